@@ -1,0 +1,43 @@
+# make train   set everything up, then run the default WebRL loop on miniarena
+# make test    set everything up, then run the test suite
+# make bench   set everything up, then run the benchmarks (they print their figures)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: setup train test bench chromium clean
+
+setup: $(VENV)/.installed chromium
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# A Chromium for Playwright: its own when installed or installable, else the system one
+# (Debian's `chromium`, installed here when missing and we are root).
+chromium: $(VENV)/.installed
+	@if $(PY) -c "import env; env.find_chromium()" >/dev/null 2>&1; then \
+	  echo "chromium: $$($(PY) -c 'import env; print(env.find_chromium()[0] or "playwright")')"; \
+	elif timeout 600 $(PY) -m playwright install chromium >/dev/null 2>&1; then \
+	  echo "chromium: installed Playwright's own"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "chromium: installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "No Chromium found and none could be installed. Install one (Debian/Ubuntu: sudo apt-get install chromium;"; \
+	  echo "elsewhere: $(PY) -m playwright install chromium) or set WEBRL_CHROMIUM=/path/to/chrome."; exit 1; \
+	fi
+
+train: setup
+	$(PY) train.py
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/miniarena.py
+	$(PY) bench/env_step.py
+
+clean:
+	rm -rf $(VENV) .auth runs .pytest_cache
