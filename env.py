@@ -1035,7 +1035,7 @@ class Pool:
                 await page.fill("input[name=username]", user)
                 await page.fill("input[name=password]", pw)
                 async with page.expect_navigation(timeout=timeout):
-                    await page.click("button[type=submit]")
+                    await page.click("form[action$='/login'] button[type=submit]")
             elif site == "shopping":
                 await page.goto(f"{base}/customer/account/login/", timeout=timeout)
                 await page.get_by_label("Email", exact=True).fill(user)
@@ -1214,6 +1214,7 @@ class Pool:
         slot.responses.append(response if isinstance(response, str) else repr(response))
         prompt = build_prompt(slot.task.intent, slot.responses[:-1], slot.obs.html if slot.obs else "")
         html_before = slot.obs.html if slot.obs else ""
+        url_before = slot.obs.url if slot.obs else ""
         action = None
         try:
             action = parse_action(response)
@@ -1262,7 +1263,7 @@ class Pool:
                 end_reason = f"{n} steps"
         info["ms"] = 1000 * (time.perf_counter() - t0)
         record = {"task_id": slot.task.task_id, "step": n - 1, "prompt": prompt, "html": html_before,
-                  "response": slot.responses[-1], "target": slot.responses[-1], "url": slot.obs.url if slot.obs else "",
+                  "response": slot.responses[-1], "target": slot.responses[-1], "url": url_before,
                   "action": info.get("action"), "error": info["error"], "ms": round(info["ms"], 1), "score": None}
         slot.records.append(record)
         self._write_records(slot)

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,6 +263,8 @@ def generate(model, tok, prompts, max_new_tokens: int = 128, temperature: float 
 
     All prompts go through the model together (or in chunks of `batch_size`), each stopping at its
     own <|eot_id|>. `seed` makes sampling reproducible for a given batch."""
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     device = _device(model)
     enc = [encode_prompt(tok, p, max_prompt_tokens) for p in prompts]
     stops = torch.tensor(stop_token_ids(model, tok), device=device)
@@ -396,10 +397,7 @@ class Critic(nn.Module):
             torch.manual_seed(seed)
             self.head1 = nn.Sequential(nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 2))
             self.head2 = nn.Sequential(nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 2))
-        self.heads_to(trunk)
-
-    def heads_to(self, trunk):
-        dev = next(trunk.parameters()).device
+        dev = next(trunk.parameters()).device        # heads in float32 beside the trunk
         self.head1.to(dev)
         self.head2.to(dev)
 
@@ -546,7 +544,7 @@ def actor_loss_official(logp_tokens_sum, ref_logp_sum, adv, n_tokens, add_sft_lo
     loss depends on the batch composition; the mean runs over all steps, dropped ones counting 0. Since
     only a = 1 survives and the cap keeps beta * |rho| <= 1, every kept step is pushed up (a weighted
     SFT on the steps with A >= 0); the -0.6 branch and its beta rule are dead code. `add_sft_loss` is
-    False in the public training (a keyword default; we found no config setting it)."""
+    False in the public training (`update_policy` calls actor_loss without it)."""
     logp = logp_tokens_sum
     dev, dt = logp.device, logp.dtype
     ref = torch.as_tensor(ref_logp_sum, dtype=dt, device=dev).detach()

@@ -212,8 +212,7 @@ def build(db: sqlite3.Connection, seed: int) -> None:
             upd = next(updated_days)
             created = rng.randint(0, upd - 60)
             branch = rng.choice(["main", "master"])
-            readme = (f"{desc}. To get started, clone the repository and follow the steps in "
-                      f"CONTRIBUTING.md. Questions and bug reports are welcome in the issue tracker.")
+            readme = f"{desc}. See CONTRIBUTING.md to get started."
             db.execute("INSERT INTO projects VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                        (pid, ns, path, desc, readme, stars, rng.randint(12, 4800), rng.randint(1, 40),
                         branch, _day(created), _day(upd)))
@@ -415,6 +414,14 @@ def _select(name, options, current, title, auto=True):
     return f"<select name='{esc(name)}' title='{esc(title)}'{onchange}>{opts}</select>"
 
 
+def _dropdown(menu_id, label, items):
+    """GitLab's JS dropdowns (sort, label filter): a button that shows a menu of links (core data-menu).
+    Closed, the menu is hidden, so it costs the agent's observation nothing until opened."""
+    links = "".join(f"<a href='{esc(h)}'>{esc(t)}</a>" for t, h in items)
+    return (f"<span class='menu'><button type='button' data-menu='{menu_id}'>{esc(label)}</button>"
+            f"<span id='{menu_id}' class='menu-items'>{links}</span></span>")
+
+
 def _hidden(**params):
     return "".join(f"<input type='hidden' name='{esc(k)}' value='{esc(v)}'>" for k, v in params.items() if v)
 
@@ -443,10 +450,7 @@ def _project_nav(req, p, active=""):
             f"<a href='{esc(base)}'>{esc(p['path'])}</a>"
             f"<a href='{esc(base)}/-/issues'>Issues {n_issues}</a>"
             f"<a href='{esc(base)}/-/merge_requests'>Merge requests {n_mrs}</a>"
-            f"<a href='{esc(base)}/-/project_members'>Members</a>"
-            "<span class='menu'><button type='button' data-menu='new-menu'>+ New</button>"
-            f"<span id='new-menu' class='menu-items'><a href='{esc(base)}/-/issues/new'>New issue</a>"
-            f"<a href='{esc(base)}/-/project_members'>Invite members</a></span></span></nav>")
+            f"<a href='{esc(base)}/-/project_members'>Members</a></nav>")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -461,10 +465,11 @@ def _project_list(req, scope, heading, path, extra_where=None):
         rows = [r for r in rows if extra_where(r)]
     offset, pages = _pages(req, len(rows))
     show_role = scope != "all"
+    sorts = [(label, url(path, name=name, sort=k)) for k, (label, _) in PROJECT_SORTS.items()]
     body = [heading,
-            f"<form method='get' action='{esc(path)}'>"
-            f"<input type='search' name='name' placeholder='Filter by name' value='{esc(name)}'> "
-            + _select("sort", [(k, v[0]) for k, v in PROJECT_SORTS.items()], sort, "Sort by") + "</form>"]
+            f"<form class='inline' method='get' action='{esc(path)}'>{_hidden(sort=sort)}"
+            f"<input type='search' name='name' placeholder='Filter by name' value='{esc(name)}'></form> "
+            + _dropdown("sort-menu", f"Sort: {PROJECT_SORTS[sort][0]}", sorts)]
     if not rows:
         body.append("<p class='muted'>No projects found.</p>")
     else:
@@ -473,12 +478,11 @@ def _project_list(req, scope, heading, path, extra_where=None):
     return "".join(body)
 
 
-# List rows are a link plus one line of details: every element costs the agent a bounding box in its
-# observation, so rows stay at two elements.
+# List rows are a link followed by a line of details as plain text: every element costs the agent a
+# bounding box in its observation (and its text twice), so a row is one element plus its link.
 def _project_row(r, show_role=False):
     role = f"{r['role']} · " if show_role and r["role"] else ""
-    return (f"<li class='project-row'>{_plink(r)} <span>{esc(role)}{r['stars']} stars · {r['open_issues']} open issues"
-            f" · updated {esc(r['updated'])}</span></li>")
+    return f"<li class='project-row'>{_plink(r)} · {esc(role)}{r['stars']} stars · updated {esc(r['updated'])}</li>"
 
 
 def _dashboard_tabs(req, active):
@@ -524,14 +528,13 @@ def project_page(req, ns, path):
     base = _base(p)
     starred_ = req.db.execute("SELECT 1 FROM stars WHERE project_id=? AND username=?", (p["id"], req.user)).fetchone()
     body = (_project_nav(req, p)
-            + f"<h1>{esc(p['path'])}</h1><p class='muted'>Project ID: {p['id']} · {esc(p['ns_name'])}</p>"
+            + f"<h1>{esc(p['path'])}</h1><p class='muted'>Project ID: {p['id']}</p>"
             + f"<p class='project-description'>{esc(p['description'])}</p>"
             + f"<div class='stars'>Stars: <span id='star-count'>{p['stars']}</span> "
             + f"<form class='inline' method='post' action='{esc(base)}/-/star'>"
             + f"<button id='star-button' type='submit'>{'Unstar' if starred_ else 'Star'}</button></form></div>"
-            + f"<ul class='project-stats'><li id='commit-count'>{p['commits']} Commits</li><li>{p['branches']} Branches</li>"
-            + f"<li>Default branch: {esc(p['default_branch'])}</li><li>Created {esc(p['created'])}</li>"
-            + f"<li>Updated {esc(p['updated'])}</li></ul>"
+            + f"<p class='project-stats'>{p['commits']} Commits · {p['branches']} Branches · default branch "
+            + f"{esc(p['default_branch'])} · created {esc(p['created'])} · updated {esc(p['updated'])}</p>"
             + f"<h2>README.md</h2><p class='readme'>{esc(p['readme'])}</p>"
             + f"<h2>Recent activity</h2><div id='activity' data-async='{esc(base)}/-/activity'>Loading activity...</div>")
     return _page(req, p["path"], body)
@@ -558,7 +561,7 @@ def activity(req, ns, path):
           UNION ALL SELECT created, 100000 + id, author, 'opened merge request !' || iid, title FROM merge_requests WHERE project_id=?1
           UNION ALL SELECT created, 200000 + id, author, 'commented on ' ||
             CASE target WHEN 'issue' THEN 'issue #' ELSE 'merge request !' END || iid, '' FROM notes WHERE project_id=?1)
-        ORDER BY day DESC, seq DESC LIMIT 5""", (p["id"],))
+        ORDER BY day DESC, seq DESC LIMIT 3""", (p["id"],))
     items = "".join(f"<li>{esc(r['day'])} {esc(_user_name(req.db, r['author']))} {esc(r['what'])}"
                     f"{(' ' + esc(r['title'])) if r['title'] else ''}</li>" for r in rows)
     return Response(f"<ul class='activity-list'>{items}</ul>")
@@ -579,8 +582,7 @@ def _issue_table(rows, show_project=False, show_state=False):
         details = ([r["path"]] if show_project else []) + [f"#{r['iid']}"] + (
             [("Open" if r["state"] == "opened" else "Closed")] if show_state else []) + (
             [r["labels"]] if r["labels"] else []) + ([f"assigned to {r['assignee_name']}"] if r["assignee"] else [])
-        items.append(f"<li class='issue-row'><a href='{esc(href)}'>{esc(r['title'])}</a> "
-                     f"<span>{esc(' · '.join(details))}</span></li>")
+        items.append(f"<li class='issue-row'><a href='{esc(href)}'>{esc(r['title'])}</a> · {esc(' · '.join(details))}</li>")
     return "<ul class='issue-list'>" + "".join(items) + "</ul>"
 
 
@@ -596,10 +598,14 @@ def _issue_list(req, path, project_id=None, assignee=None, show_project=False):
     keep = {"label_name": label, "search": search, "sort": sort if sort != "created_desc" else ""}
     tabs = _tabs([(s, url(path, state=s, **keep), f"{text} {counts[s]}")
                   for s, text in (("opened", "Open"), ("closed", "Closed"), ("all", "All"))], state)
-    form = (f"<form method='get' action='{esc(path)}'>{_hidden(state=state)}"
-            f"<input type='search' name='search' placeholder='Search or filter results...' value='{esc(search)}'> "
-            + _select("label_name", [("", "Any label")] + [(lb, lb) for lb in LABELS], label, "Label") + " "
-            + _select("sort", [(k, v[0]) for k, v in ISSUE_SORTS.items()], sort, "Sort by") + "</form>")
+    here = {"state": state, "search": search}
+    labels = [("Any label", url(path, sort=keep["sort"], **here))] + [
+        (lb, url(path, label_name=lb, sort=keep["sort"], **here)) for lb in LABELS]
+    sorts = [(text, url(path, label_name=label, sort=k, **here)) for k, (text, _) in ISSUE_SORTS.items()]
+    form = (f"<form class='inline' method='get' action='{esc(path)}'>{_hidden(state=state, label_name=label, sort=keep['sort'])}"
+            f"<input type='search' name='search' placeholder='Search or filter results...' value='{esc(search)}'></form> "
+            + _dropdown("label-menu", f"Label: {label or 'any'}", labels) + " "
+            + _dropdown("sort-menu", f"Sort: {ISSUE_SORTS[sort][0]}", sorts))
     shown = rows if state == "all" else [r for r in rows if r["state"] == state]
     offset, pages = _pages(req, len(shown))
     listing = (_issue_table(shown[offset:offset + PER_PAGE], show_project, state == "all") + pages) if shown else \
@@ -692,16 +698,18 @@ def issue_page(req, ns, path, iid):
     is_open = i["state"] == "opened"
     assignee = f"{esc(i['assignee_name'])} @{esc(i['assignee'])}" if i["assignee"] else "None"
     body = (_project_nav(req, p)
-            + f"<p class='issue-meta'><span id='issue-state' class='issue-state {'state-open' if is_open else 'state-closed'}'>"
+            + f"<div class='issue-meta'><span id='issue-state' class='issue-state {'state-open' if is_open else 'state-closed'}'>"
             + f"{'Open' if is_open else 'Closed'}</span> <span>Issue #{i['iid']} · opened {esc(i['created'])} by "
             + f"{esc(i['author_name'] or i['author'])}</span> "
             + f"<form class='inline' method='post' action='{esc(base)}/{'close' if is_open else 'reopen'}'>"
-            + f"<button type='submit'>{'Close issue' if is_open else 'Reopen issue'}</button></form></p>"
+            + f"<button type='submit'>{'Close issue' if is_open else 'Reopen issue'}</button></form></div>"
             + f"<h1 class='issue-title'>{esc(i['title'])}</h1>"
-            + f"<div class='block assignee'>Assignee: {assignee}</div>"
-            + f"<form method='post' action='{esc(base)}/assign'>"
+            # GitLab's sidebar "Edit": the assignee dropdown opens on click (a data-menu widget)
+            + f"<div class='block assignee'>Assignee: {assignee} <span class='menu'>"
+            + "<button type='button' data-menu='assign-menu'>Edit</button>"
+            + f"<form id='assign-menu' class='menu-items' method='post' action='{esc(base)}/assign'>"
             + _select("assignee", [("", "Unassigned")] + _member_options(req, p), i["assignee"] or "", "Change assignee", False)
-            + " <button type='submit'>Assign</button></form>"
+            + " <button type='submit'>Assign</button></form></span></div>"
             + f"<div class='block labels'>Labels: {esc(', '.join(labels)) if labels else 'None'}</div>"
             + f"<div class='description'><p>{esc(i['description'] or 'No description.')}</p></div>"
             + _notes_html(req, p, "issue", i["iid"], f"{base}/notes"))
@@ -768,8 +776,8 @@ def mr_list(req, ns, path):
     shown = rows if state == "all" else [r for r in rows if r["state"] == state]
     offset, pages = _pages(req, len(shown))
     items = "".join(
-        f"<li class='mr-row'><a href='{esc(base)}/{r['iid']}'>{esc(r['title'])}</a> "
-        f"<span>!{r['iid']} · by {esc(r['author_name'])} · {esc(r['state'].capitalize())}</span></li>"
+        f"<li class='mr-row'><a href='{esc(base)}/{r['iid']}'>{esc(r['title'])}</a> · "
+        f"!{r['iid']} · by {esc(r['author_name'])} · {esc(r['state'].capitalize())}</li>"
         for r in shown[offset:offset + PER_PAGE])
     listing = f"<ul class='mr-list'>{items}</ul>{pages}" if shown else "<p class='muted'>No merge requests.</p>"
     body = (_project_nav(req, p) + "<h1>Merge requests</h1>" + tabs
@@ -824,16 +832,14 @@ def members_page(req, ns, path):
         row = [r for r in rows if r["username"] == invited]
         if row:
             flash = f"<p class='flash'>{esc(row[0]['name'])} was added to the project as {esc(row[0]['role'])}.</p>"
-    trs = "".join(
-        f"<tr data-username='{esc(r['username'])}'><td>{esc(r['name'])} @{esc(r['username'])}</td>"
-        f"<td class='col-max-role'>{esc(r['role'])}</td></tr>" for r in rows)
+    items = "".join(f"<li class='member' data-username='{esc(r['username'])}'>{esc(r['name'])} @{esc(r['username'])}"
+                    f" · {esc(r['role'])}</li>" for r in rows)
     body = (_project_nav(req, p) + "<h1>Project members</h1>" + flash
             + f"<form method='post' action='{esc(base)}'><b>Invite member</b> "
             "<input type='text' name='username' placeholder='Username'> "
             + _select("access_level", [(r, r) for r in ROLES], "Guest", "Role", False)
             + " <button type='submit'>Invite</button></form>"
-            + f"<h2>Members ({len(rows)})</h2><table><thead><tr><th>Account</th><th>Role</th></tr>"
-            f"</thead><tbody>{trs}</tbody></table>")
+            + f"<h2>Members ({len(rows)})</h2><ul class='members-list'>{items}</ul>")
     return _page(req, f"Members · {p['path']}", body)
 
 
@@ -881,8 +887,8 @@ def todos_page(req):
         what = "issue" if t["target"] == "issue" else "merge request"
         button = (f" <form class='inline' method='post' action='/dashboard/todos/{t['id']}/mark_as_done'>"
                   "<button type='submit'>Mark as done</button></form>" if state == "pending" else "")
-        items.append(f"<li class='todo'><span>{esc(t['author_name'])} {TODO_ACTIONS[t['action']]} {what} "
-                     f"{sep}{t['iid']} in {esc(t['path'])}</span> <a href='{esc(href)}'>{esc(t['title'])}</a>{button}</li>")
+        items.append(f"<li class='todo'><a href='{esc(href)}'>{esc(t['title'])}</a>{button} · {esc(t['author_name'])} "
+                     f"{TODO_ACTIONS[t['action']]} {what} {sep}{t['iid']} in {esc(t['path'])}</li>")
     listing = f"<ul class='todos-list'>{''.join(items)}</ul>{pages}" if rows else \
         "<ul class='todos-list'></ul><p class='muted'>Nothing here.</p>"
     return _page(req, "To-Do List", "<h1>To-Do List</h1>" + tabs + listing)
@@ -1041,6 +1047,16 @@ def _expect(obs, *texts):
             raise OracleError(f"expected {t!r} on {obs.url}")
 
 
+def _expect_row(obs, link, details):
+    """A list row is <li data-text="details..."><a>link</a></li>: check the row of `link` reads `details`."""
+    els = obs.elements
+    for k, el in enumerate(els):
+        if el.tag == "a" and _norm(el.text) == _norm(link) and k and els[k - 1].tag == "li":
+            if _norm(details) in _norm(els[k - 1].attrs.get("data-text", "")):
+                return
+    raise OracleError(f"expected the row {link!r} to read {details!r} on {obs.url}")
+
+
 def _click_count(obs, word):
     """Click a link reading '<word> <count>' (a tab or a nav link: counts change, the word does not)."""
     pattern = re.compile(rf"^{re.escape(_norm(word))} \d+$")
@@ -1088,11 +1104,20 @@ def _open_mr(obs, o):
     return (yield from click(obs, text=o["title"], tag="a"))
 
 
+def _choose(obs, button, option):
+    """Open a dropdown (its button reads '<button>: <current>') and click one of its links."""
+    el = next((e for e in obs.find_all(tag="button") if _norm(e.text).startswith(_norm(button) + ":")), None)
+    if el is None:
+        raise OracleError(f"no dropdown {button!r} in view on {obs.url}")
+    obs = yield click(el.id)
+    return (yield from click(obs, text=option, tag="a"))
+
+
 def _sorted_namespace(obs, o):
     """Explore, filter by the namespace's name, sort."""
     obs = yield from click(obs, text="Explore", tag="a")
     obs = yield from searching(obs, o["namespace"], placeholder="Filter by name")
-    return (yield from selecting(obs, o["sort_label"], tag="select", title="Sort by"))
+    return (yield from _choose(obs, "Sort", o["sort_label"]))
 
 
 # -- 400: open issue count ------------------------------------------------------------------------
@@ -1145,7 +1170,7 @@ def _s402(task):
     obs = yield
     obs = yield from click(obs, text="Explore", tag="a")
     obs = yield from searching(obs, o["project"], placeholder="Filter by name")
-    _expect(obs, f"{o['link']} {o['answer']} stars")
+    _expect_row(obs, o["link"], f"· {o['answer']} stars")
     yield note(f"{o['link']} has {o['answer']} stars.", exit_(o["answer"]))
 
 
@@ -1207,7 +1232,7 @@ def _s405(task):
     obs = yield
     obs = yield from _open_project(obs, o)
     obs = yield from _click_count(obs, "Issues")
-    obs = yield from selecting(obs, o["label"], tag="select", title="Label")
+    obs = yield from _choose(obs, "Label", o["label"])
     yield exit_("")
 
 
@@ -1272,7 +1297,7 @@ def _s407(task):
 # -- 408: invite a member with a role ---------------------------------------------------------------
 
 def _member_loc(username):
-    return f"document.querySelector('tr[data-username=\"{username}\"] td.col-max-role').outerText"
+    return f"document.querySelector('li.member[data-username=\"{username}\"]').outerText"
 
 
 def _i408(db, split):
@@ -1284,7 +1309,8 @@ def _i408(db, split):
         for u in rng.sample(sorted(users - current), min(3, len(users - current))):
             role = rng.choice(ROLES[:4])
             out.append(_spec({"username": u, "project": p["path"], "role": role},
-                             _html_check(_purl(p, "/-/project_members"), _member_loc(u), exact_match=role),
+                             _html_check(_purl(p, "/-/project_members"), _member_loc(u),
+                                         must_include=[f"@{u} · {role}"]),
                              _po(p, username=u, role=role)))
     return out
 
@@ -1442,7 +1468,7 @@ def _s414(task):
     obs = yield
     obs = yield from _open_project(obs, o)
     obs = yield from _click_count(obs, "Issues")
-    obs = yield from selecting(obs, o["label"], tag="select", title="Label")
+    obs = yield from _choose(obs, "Label", o["label"])
     _expect(obs, f"Open {o['answer']}")
     yield note(f"With the label {o['label']}, the Open tab shows {o['answer']}.", exit_(o["answer"]))
 
@@ -1456,7 +1482,7 @@ def _i415(db, split):
         for m in _members(db, p):
             if m["username"] in users:
                 out.append(_spec({"name": m["name"], "project": p["path"]}, _answer(m["role"]),
-                                 _po(p, row=f"{m['name']} @{m['username']} {m['role']}", answer=m["role"])))
+                                 _po(p, row=f"{m['name']} @{m['username']} · {m['role']}", answer=m["role"])))
     return out
 
 
@@ -1496,6 +1522,7 @@ def _s416(task):
     o = _o(task)
     obs = yield
     obs = yield from _open_issue(obs, o)
+    obs = yield from click(obs, text="Edit", tag="button")
     obs = yield from selecting(obs, o["name"], tag="select", title="Change assignee")
     obs = yield from click(obs, text="Assign", tag="button")
     yield exit_("")
@@ -1554,7 +1581,7 @@ def _s451(task):
     obs = yield from _sorted_namespace(obs, o)
     obs = yield from click(obs, text=o["link"], tag="a")
     obs = yield from _click_count(obs, "Issues")
-    obs = yield from selecting(obs, o["label"], tag="select", title="Label")
+    obs = yield from _choose(obs, "Label", o["label"])
     _expect(obs, f"Open {o['answer']}")
     yield note(f"With the label {o['label']}, the Open tab shows {o['answer']}.", exit_(o["answer"]))
 
@@ -1573,9 +1600,9 @@ TEMPLATES = [
        "filter the project list; read a table"),
     _t(403, "How many commits does the {{project}} project have?", _i403, _s403, 4,
        "find a project; read its page"),
-    _t(404, "Which project of the {{namespace}} namespace {{criterion}}?", _i404, _s404, 4,
+    _t(404, "Which project of the {{namespace}} namespace {{criterion}}?", _i404, _s404, 5,
        "filter the project list; sort with a dropdown; read the first row"),
-    _t(405, 'Show me the issues of the {{project}} project that have the label "{{label}}"', _i405, _s405, 6,
+    _t(405, 'Show me the issues of the {{project}} project that have the label "{{label}}"', _i405, _s405, 7,
        "find a project; filter issues by label (url_match)"),
     _t(406, "Star the {{project}} project", _i406, _s406, 5, "find a project; press a button"),
     _t(407, 'Create an issue titled "{{title}}" with the label "{{label}}" in the {{project}} project', _i407, _s407, 9,
@@ -1592,16 +1619,16 @@ TEMPLATES = [
        "find a project; switch the MR state tab; search; read"),
     _t(413, 'Post the comment "{{comment}}" on the merge request "{{title}}" in the {{project}} project', _i413, _s413, 10,
        "find a project; open a merge request; write a comment"),
-    _t(414, 'How many open issues with the label "{{label}}" does the {{project}} project have?', _i414, _s414, 6,
+    _t(414, 'How many open issues with the label "{{label}}" does the {{project}} project have?', _i414, _s414, 7,
        "find a project; filter issues by label; read a count"),
     _t(415, "What is the role of {{name}} in the {{project}} project?", _i415, _s415, 5,
        "find a project; read the members table"),
-    _t(416, 'Assign the issue "{{title}}" in the {{project}} project to {{name}}', _i416, _s416, 10,
-       "find a project; search issues; pick from a dropdown; submit"),
+    _t(416, 'Assign the issue "{{title}}" in the {{project}} project to {{name}}', _i416, _s416, 11,
+       "find a project; search issues; open a JS dropdown; pick an option; submit"),
     _t(450, 'Create an issue titled "{{title}}" in the project of the {{namespace}} namespace that has the most '
-            'stars, and assign it to {{name}}', _i450, _s450, 10,
+            'stars, and assign it to {{name}}', _i450, _s450, 11,
        "sort a namespace's projects (404) + create an issue with a dropdown (407, 416)", test_only=True),
     _t(451, 'How many open issues with the label "{{label}}" does the most recently updated project of the '
-            '{{namespace}} namespace have?', _i451, _s451, 7,
+            '{{namespace}} namespace have?', _i451, _s451, 9,
        "sort a namespace's projects (404) + count labelled issues (414)", test_only=True),
 ]

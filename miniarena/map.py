@@ -432,10 +432,9 @@ def search_page(req):
     if m:
         what, where = m.group(1).strip(), m.group(2).strip()
         anchor, cands = resolve(db, where)
-        if anchor is None:
-            c = db.execute("SELECT name, lat, lon FROM cities WHERE lower(name) = ?", (where.lower(),)).fetchone()
-            if c:
-                anchor = {"id": None, "name": c[0], "lat": c[1], "lon": c[2]}
+        town = db.execute("SELECT name, lat, lon FROM cities WHERE lower(name) = ?", (where.lower(),)).fetchone()
+        if town and not (anchor and anchor["name"].lower() == where.lower()):   # a town unless a place has that very name
+            anchor = {"id": None, "name": town[0], "lat": town[1], "lon": town[2]}
         if anchor is None:
             if not cands:
                 return Response(page(req, "Search", f"<h2>Search Results</h2><p class='error'>No place called "
@@ -445,6 +444,10 @@ def search_page(req):
             return page(req, "Search", f"<h2>Search Results</h2><p>&quot;{esc(where)}&quot; matches several "
                                        f"places. Did you mean:</p><ul>{links}</ul>")
         typ = type_of_word(what)
+        if typ:
+            canonical = f"{PLURAL[typ]} near {anchor['name']}"
+            if query != canonical:   # "Hotel near millbrook univ" -> "hotels near Millbrook University"
+                raise Redirect(url("/search", query=canonical))
         words = [] if typ else what.lower().split()
         found = [(d, p) for d, p in by_distance(db, anchor, typ) if matches(p, words)]
         anchor_note = f": {esc(what)} near {esc(anchor['name'])}"

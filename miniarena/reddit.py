@@ -2,7 +2,7 @@
 
 Pages (Postmill's paths):
   /  /hot  /new  /top                    front page: submissions of every forum, sort menu (JS dropdown)
-  /forums?sort=name|subscribers|submissions   forum list with a sort <select>, 15 per page
+  /forums?sort=name|subscribers          forum list (sort links), 10 per page
   /f/<forum>  /f/<forum>/<hot|new|top>   a forum's submissions, 10 per page; #sidebar with the forum's
                                          description, Subscribe/Unsubscribe button, moderators
   /f/<forum>/<id>/<slug>                 a submission: score, vote buttons (POST /sv/<id>), body, the
@@ -23,7 +23,7 @@ commenting, subscribing, submitting and editing the biography need a login (Marv
 Tables: users, forums, moderators, subscriptions, submissions, comments (parent_id for replies),
 votes (the logged-in account's submission votes; submissions.score is the net score including them).
 
-Data (from the seed): 41 forums with 22-26 submissions each whose titles combine a forum's topics
+Data (from the seed): 51 forums with 22-26 submissions each whose titles combine a forum's topics
 with generic title patterns, ~60 users with Zipf-like activity, 0-8 comments per submission,
 dates in 2022-2023. Content the agent creates is stamped one minute after the newest existing
 item, so pages stay deterministic.
@@ -48,7 +48,7 @@ from .tasks import Template
 ME = "MarvelsGrantMan136"
 PLACE = "__REDDIT__"
 PER_PAGE = 10
-FORUMS_PER_PAGE = 15
+FORUMS_PER_PAGE = 10
 SORTS = ("hot", "new", "top")
 NAME_RE = r"([A-Za-z0-9_]{1,40})"
 
@@ -173,6 +173,35 @@ FORUMS = [
     ("baking", "Baking", "Breads, cakes and pastry.",
      ["croissants", "macarons", "banana bread", "pie crust", "babka", "cheesecake", "cinnamon rolls",
       "choux pastry"]),
+    ("urbanism", "Urbanism", "Cities, streets and transit.",
+     ["bike lanes", "zoning reform", "tram networks", "walkable suburbs", "parking minimums", "public plazas",
+      "high-speed rail", "15-minute cities"]),
+    ("poetry", "Poetry", "Read, write and share poems.",
+     ["haiku", "Mary Oliver", "sonnets", "free verse", "slam poetry", "Emily Dickinson", "poetry readings",
+      "Pablo Neruda"]),
+    ("startups", "Startups", "Founders, funding and growth.",
+     ["seed funding", "product-market fit", "cofounder equity", "bootstrapping", "Y Combinator", "pitch decks",
+      "churn rates", "the first hire"]),
+    ("Fantasy", "Fantasy", "Fantasy books, series and worlds.",
+     ["The Wheel of Time", "Mistborn", "The Name of the Wind", "Earthsea", "The Broken Earth", "Discworld",
+      "The Stormlight Archive", "magic systems"]),
+    ("climbing", "Climbing", "Rock, ice and gym climbing.",
+     ["bouldering", "climbing shoes", "lead belaying", "hangboards", "El Capitan", "crack climbing", "chalk bags",
+      "indoor gyms"]),
+    ("astronomy", "Astronomy", "Observing the night sky.",
+     ["meteor showers", "telescopes for beginners", "the Andromeda galaxy", "variable stars", "light pollution",
+      "Saturn's rings", "star charts", "the Orion Nebula"]),
+    ("chess", "Chess", "Openings, games and puzzles.",
+     ["the Sicilian Defense", "endgame studies", "blitz chess", "the London System", "chess engines",
+      "opening traps", "rook endgames", "the Queen's Gambit"]),
+    ("knitting", "Knitting", "Yarn, needles and finished objects.",
+     ["sock knitting", "merino yarn", "cable stitches", "circular needles", "blocking sweaters", "fair isle",
+      "knitting patterns", "crochet hooks"]),
+    ("birding", "Birding", "Birds and the people who watch them.",
+     ["warblers", "bird feeders", "binoculars", "spring migration", "owl calls", "the Christmas bird count",
+      "hummingbirds", "eBird checklists"]),
+    ("wine", "Wine", "Tasting notes and recommendations.",
+     ["natural wine", "Pinot Noir", "decanting", "Rioja", "wine fridges", "Champagne", "orange wine", "Malbec"]),
     ("jobs", "Jobs", "Careers, hiring and the workplace.",
      ["remote work", "salary negotiation", "cover letters", "career changes", "four-day weeks",
       "technical interviews", "LinkedIn", "burnout"]),
@@ -289,6 +318,7 @@ def build(db, seed: int) -> None:
     users = sorted(names)
     rng.shuffle(users)
     weights = [1.0 / (i + 4) for i in range(len(users))]
+    cum = [sum(weights[:i + 1]) for i in range(len(weights))]   # cumulative: rng.choices is faster with it
     for u in users:
         db.execute("INSERT INTO users VALUES (?, '', ?)",
                    (u, _stamp(EPOCH - datetime.timedelta(days=rng.randint(60, 900)))))
@@ -300,10 +330,8 @@ def build(db, seed: int) -> None:
         for m in rng.sample(users, rng.randint(1, 3)):
             db.execute("INSERT INTO moderators VALUES (?, ?)", (name, m))
     popularity = {f[0]: rng.uniform(0.05, 0.6) for f in FORUMS}
-    for u in users:
-        for f in popularity:
-            if rng.random() < popularity[f]:
-                db.execute("INSERT INTO subscriptions VALUES (?, ?)", (u, f))
+    db.executemany("INSERT INTO subscriptions VALUES (?, ?)",
+                   [(u, f) for u in users for f in popularity if rng.random() < popularity[f]])
     for f in rng.sample([f[0] for f in FORUMS], 5):
         db.execute("INSERT OR IGNORE INTO subscriptions VALUES (?, ?)", (ME, f))
 
@@ -328,15 +356,16 @@ def build(db, seed: int) -> None:
             while sec in used_secs:
                 sec += 1
             used_secs.add(sec)
-            author = ME if rng.random() < 0.01 else rng.choices(users, weights)[0]
+            author = ME if rng.random() < 0.01 else rng.choices(users, cum_weights=cum)[0]
             body = rng.choice(BODY_PATTERNS).format(a=a, A=_cap(a))
             posts.append((EPOCH + datetime.timedelta(seconds=sec), name, author, t, body, score, a))
     posts.sort()
+    db.executemany("INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [(sid, f, u, t, b, _stamp(c), sc) for sid, (c, f, u, t, b, sc, _) in enumerate(posts, 1)])
     comments = []
     for sid, (created, forum, author, title, body, score, topic) in enumerate(posts, 1):
-        db.execute("INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (sid, forum, author, title, body, _stamp(created), score))
-        k = rng.choices(range(9), [14, 16, 16, 14, 12, 10, 8, 6, 4])[0]
+        # popular submissions draw more comments
+        k = rng.randint(2, 8) if score > 60 else rng.choices(range(9), [14, 16, 16, 14, 12, 10, 8, 6, 4])[0]
         t = created
         tops = []
         for _ in range(k):
@@ -344,7 +373,7 @@ def build(db, seed: int) -> None:
             parent = rng.choice(tops) if tops and rng.random() < 0.3 else None
             text = " ".join(p.format(a=topic) for p in rng.sample(COMMENT_PHRASES, rng.choice((1, 1, 2))))
             cscore = int(rng.lognormvariate(1.4, 1.1)) - rng.randint(0, 4)
-            who = ME if rng.random() < 0.01 else rng.choices(users, weights)[0]
+            who = ME if rng.random() < 0.01 else rng.choices(users, cum_weights=cum)[0]
             cid = len(comments) + 1
             comments.append((cid, sid, parent, who, text, _stamp(t), cscore))
             if parent is None:
@@ -414,15 +443,17 @@ def _n(k: int, word: str) -> str:
     return f"{k} {word}" + ("" if k == 1 else "s")
 
 
-def _row(r, show_forum: bool = True) -> str:
+def _row(r, show_forum: bool = True, show_author: bool = True) -> str:
     sid, forum, user, title, created, score, ncom = r
     link = post_path(forum, sid, title)
     where = f" in <a href='/f/{esc(forum)}'>f/{esc(forum)}</a>" if show_forum else ""
-    # one text run before the links keeps the row short in the agent's simplified html
-    return (f"<article class='submission' id='submission-{sid}'>"
-            f"<h2 class='submission__title'><a class='submission__link' href='{esc(link)}'>{esc(title)}</a></h2>"
-            f"<p class='submission__info'>{_n(score, 'point')} · {_n(ncom, 'comment')} · {created[:10]} · by "
-            f"<a class='submission__author' href='/user/{esc(user)}'>{esc(user)}</a>{where}</p></article>")
+    where = where if show_author else where.replace(" in", " · in", 1)
+    by = f" · by <a class='submission__author' href='/user/{esc(user)}'>{esc(user)}</a>" if show_author else ""
+    # The title link comes first and the details are the row's own text: the agent's simplified html
+    # then prints that text once (as data-text) instead of twice, which keeps listings short.
+    return (f"<div class='submission' id='submission-{sid}'>"
+            f"<a class='submission__title' href='{esc(link)}'>{esc(title)}</a><br>"
+            f"{_n(score, 'point')} · {_n(ncom, 'comment')} · {created[:10]}{by}{where}</div>")
 
 
 def _listing(req, where: str, args: tuple, sort: str, show_forum: bool) -> str:
@@ -438,8 +469,8 @@ def _listing(req, where: str, args: tuple, sort: str, show_forum: bool) -> str:
 def _sort_menu(base: str, sort: str) -> str:
     """Postmill's sort dropdown: a button that opens a menu of links (rendered by the core's data-menu JS)."""
     links = "".join(f"<a href='{esc(base.rstrip('/') + '/' + s)}'>{s.capitalize()}</a>" for s in SORTS)
-    return (f"<div class='sortbar'><div class='menu'><button type='button' data-menu='sort-menu' title='Sort by'>"
-            f"{sort.capitalize()}</button><div class='menu-items' id='sort-menu'>{links}</div></div></div>")
+    return (f"<div class='sortbar'><button type='button' data-menu='sort-menu' title='Sort by'>"
+            f"{sort.capitalize()}</button><div class='menu-items' id='sort-menu'>{links}</div></div>")
 
 
 def _layout(content: str, sidebar: str) -> str:
@@ -452,14 +483,13 @@ def _forum_sidebar(req, forum) -> str:
     subscribed = bool(req.user) and req.db.execute(
         "SELECT 1 FROM subscriptions WHERE user = ? AND forum = ?", (req.user, name)).fetchone() is not None
     action = "unsubscribe" if subscribed else "subscribe"
-    mods = [esc(m) for (m,) in req.db.execute("SELECT user FROM moderators WHERE forum = ? ORDER BY user", (name,))]
     back = req.path if req.method == "GET" else f"/f/{name}"
     return (f"<section class='forum-sidebar'><h2><a href='/f/{esc(name)}'>f/{esc(name)}</a></h2>"
             f"<p>{esc(desc)} {_n(subs, 'subscriber')}.</p>"
             f"<form method='post' action='/f/{esc(name)}/{action}'>"
             f"<input type='hidden' name='next' value='{esc(back)}'>"
             f"<button type='submit' class='subscribe-button'>{action.capitalize()}</button></form>"
-            f"<p class='muted'>Created {created[:10]}. Moderators: {', '.join(mods) or 'none'}.</p></section>")
+            "</section>")
 
 
 def _subscriptions_section(req) -> str:
@@ -483,22 +513,18 @@ def front(req, sort=None):
 
 
 def forum_list(req):
-    sort = req.choice_arg("sort", ("name", "subscribers", "submissions"), "name")
-    order = {"name": "f.name COLLATE NOCASE", "subscribers": "subs DESC, f.name COLLATE NOCASE",
-             "submissions": "posts DESC, f.name COLLATE NOCASE"}[sort]
+    sort = req.choice_arg("sort", ("name", "subscribers"), "name")
+    order = {"name": "f.name COLLATE NOCASE", "subscribers": "subs DESC, f.name COLLATE NOCASE"}[sort]
     total = req.db.execute("SELECT count(*) FROM forums").fetchone()[0]
     offset, pg = pager(req, total, FORUMS_PER_PAGE)
     rows = req.db.execute(
-        "SELECT f.name, f.title, (SELECT count(*) FROM subscriptions x WHERE x.forum = f.name) subs, "
-        "(SELECT count(*) FROM submissions s WHERE s.forum = f.name) posts FROM forums f "
+        "SELECT f.name, f.title, (SELECT count(*) FROM subscriptions x WHERE x.forum = f.name) subs FROM forums f "
         f"ORDER BY {order} LIMIT ? OFFSET ?", (FORUMS_PER_PAGE, offset)).fetchall()
-    options = "".join(f"<option value='{k}'{' selected' if k == sort else ''}>{label}</option>"
-                      for k, label in (("name", "Name"), ("subscribers", "Subscribers"), ("submissions", "Submissions")))
-    items = "".join(f"<li><a href='/f/{esc(n)}'>{esc(n)}</a> {esc(t)} · {_n(s, 'subscriber')} · "
-                    f"{_n(p, 'submission')}</li>" for n, t, s, p in rows)
-    body = ("<h1>Forums</h1><form method='get' action='/forums' class='sortbar'><label>Sort by "
-            f"<select name='sort'>{options}</select></label> <button type='submit'>Sort</button></form>"
-            f"<ul class='forum-list'>{items}</ul>{pg}")
+    sorts = " · ".join(f"<b>{label}</b>" if k == sort else f"<a href='{url('/forums', sort=k)}'>{label}</a>"
+                       for k, label in (("name", "Name"), ("subscribers", "Subscribers")))
+    items = "".join(f"<li><a href='/f/{esc(n)}'>{esc(n)}</a> {esc(t)} · {_n(s, 'subscriber')}</li>"
+                    for n, t, s in rows)
+    body = f"<h1>Forums</h1><p class='sortbar'>Sort by: {sorts}</p><ul class='forum-list'>{items}</ul>{pg}"
     return req.site.chrome(req, "Forums", body)
 
 
@@ -682,7 +708,7 @@ def user_page(req, name, tab=None):
         rows = req.db.execute(
             f"SELECT s.id, s.forum, s.user, s.title, s.created, s.score, {COMMENT_COUNT} FROM submissions s "
             "WHERE s.user = ? ORDER BY s.created DESC, s.id DESC LIMIT ? OFFSET ?", (u[0], PER_PAGE, offset)).fetchall()
-        items = "".join(_row(r) for r in rows)
+        items = "".join(_row(r, show_author=False) for r in rows)
     else:
         kinds = "" if tab == "overview" else " WHERE kind = 'c'"
         union = ("SELECT * FROM (SELECT 's' kind, id, created FROM submissions WHERE user = :u "
@@ -702,10 +728,9 @@ def user_page(req, name, tab=None):
                     "SELECT c.id, c.body, c.created, c.score, s.id, s.forum, s.title FROM comments c "
                     "JOIN submissions s ON s.id = c.submission_id WHERE c.id = ?", (iid,)).fetchone()
                 parts.append(
-                    f"<div class='comment' id='comment-{cid}' data-author='{esc(u[0])}'><p class='comment__info'>"
-                    f"{_n(score, 'point')} · {created[:10]} · in f/{esc(forum)} on "
-                    f"<a href='{esc(post_path(forum, sid, title))}#comment-{cid}'>{esc(title)}</a></p>"
-                    f"<div class='comment__body'>{esc(body)}</div></div>")
+                    f"<div class='comment' id='comment-{cid}' data-author='{esc(u[0])}'>"
+                    f"<a href='{esc(post_path(forum, sid, title))}#comment-{cid}'>{esc(title)}</a>"
+                    f" · f/{esc(forum)} · {created[:10]} · {_n(score, 'point')}<br>{esc(body)}</div>")
         items = "".join(parts)
     active = " class='active'"
     tabs = "".join(f"<a href='/user/{esc(u[0])}{suffix}'{active if t == tab else ''}>{label}</a>"
@@ -780,23 +805,23 @@ ROUTES = [
 ]
 
 STYLE = ("<style>.layout{display:flex;gap:16px;align-items:flex-start}.content{flex:1;max-width:840px}"
-         "#sidebar{width:290px}#sidebar section{border:1px solid #ddd;padding:6px 10px;margin-bottom:10px}"
-         "#sidebar h2{font-size:15px;margin:4px 0}.submission{padding:10px 0 14px;border-bottom:1px solid #eee}"
-         ".submission__title{font-size:15px;margin:0}h1.submission__title{font-size:20px}"
-         ".submission__info{margin:6px 0 0;color:#555;font-size:13px}.comment{margin:8px 0;padding-left:8px;"
+         "#sidebar{width:290px}header{position:relative}[data-menu=user-menu]{margin-left:auto}#user-menu{right:16px;top:38px}.sortbar{position:relative}#sort-menu{left:0;top:24px}#sidebar section{border:1px solid #ddd;padding:6px 10px;margin-bottom:10px}"
+         "#sidebar h2{font-size:15px;margin:4px 0}h1{font-size:20px;margin:6px 0}"
+         ".submission,.content>.comment{padding:30px 0 32px;border-bottom:1px solid #eee;color:#555;font-size:13px;"
+         "line-height:2}a.submission__title{font-size:16px}h1.submission__title{font-size:20px}"
+         ".submission__info{margin:2px 0;color:#555;font-size:13px}.comment{margin:8px 0;padding-left:8px;"
          "border-left:2px solid #ddd}.comment__info{margin:0;font-size:12px;color:#555}.comment__reply{font-size:12px}"
          ".vote{display:flex;gap:6px;align-items:center;margin:4px 0}.tabs a{margin-right:12px}.tabs a.active"
-         "{font-weight:bold}.sortbar{margin:4px 0 8px}h1{font-size:20px;margin:6px 0}"
-         ".forum-list li{margin:3px 0}header form{margin:0}</style>")
+         "{font-weight:bold}.sortbar{margin:4px 0 8px}.forum-list li{margin:6px 0}header form{margin:0}</style>")
 
 
 def chrome(req, title: str, body: str) -> str:
     user = req.user if req is not None else None
     if user:
-        account = (f"<div class='menu'><button type='button' data-menu='user-menu'>{esc(user)}</button>"
+        account = (f"<button type='button' data-menu='user-menu'>{esc(user)}</button>"
                    f"<div class='menu-items' id='user-menu'><a href='/user/{esc(user)}'>Profile</a>"
                    f"<a href='/user/{esc(user)}/edit_biography'>Edit biography</a>"
-                   "<a href='/logout'>Sign Out</a></div></div>")
+                   "<a href='/logout'>Sign Out</a></div>")
     else:
         path = req.path if req is not None and req.method == "GET" else "/"
         account = f"<a href='{esc(url('/login', next=path))}'>Sign In</a>"
@@ -808,3 +833,487 @@ def chrome(req, title: str, body: str) -> str:
 
 SITE = Site(name="reddit", env_var="REDDIT", title="Postmill", build=build, routes=ROUTES, chrome=chrome,
             users={ME: "test1234"}, prefix="", login_required=False, login=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# oracle helpers: the env prints only what is inside the viewport, so the oracle scrolls like an
+# agent would until what it needs is in view (oracle.click does the same for what it clicks)
+
+
+def _seek(obs, **query):
+    """Scroll down until an interactive element matching `query` is in view. Returns (obs, found)."""
+    for _ in range(15):
+        if obs.find_all(**query):
+            return obs, True
+        before = obs.html
+        obs = yield scroll_down()
+        if obs.html == before:   # the page did not move: this is the bottom
+            return obs, bool(obs.find_all(**query))
+    return obs, False
+
+
+def _see(obs, **query):
+    """Like _seek for text to read (interactive or not); raises when it is not on the page."""
+    for _ in range(15):
+        if obs.find_all(interactive=False, **query):
+            return obs
+        before = obs.html
+        obs = yield scroll_down()
+        if obs.html == before:
+            break
+    if not obs.find_all(interactive=False, **query):
+        raise OracleError(f"{query} is not on {obs.url}")
+    return obs
+
+
+def _type(obs, value, **query):
+    """oracle.typing, but the text to type is `value` so that `text=` can select the field."""
+    obs, found = yield from _seek(obs, **query)
+    if not found:
+        raise OracleError(f"no field {query} on {obs.url}")
+    return (yield type_(obs.find(**query), value))
+
+
+def _page_until(obs, **query):
+    """Go through a listing's pages (scrolling each) until an element matching `query` is in view."""
+    for _ in range(20):
+        obs, found = yield from _seek(obs, **query)
+        if found:
+            return obs
+        obs = yield from click(obs, text="Next", tag="a")
+    raise OracleError(f"{query} not found in the listing at {obs.url}")
+
+
+def _count_pages(obs):
+    """Scroll through every page of a listing (the oracle knows the count; this shows the reading)."""
+    for _ in range(20):
+        obs, found = yield from _seek(obs, text="Next", tag="a")
+        if not found:
+            return obs
+        obs = yield click(obs.find(text="Next", tag="a"))
+    return obs
+
+
+def _search(obs, q):
+    return (yield search(obs.find(text="Search", tag="input"), q))
+
+
+def _to_forum(obs, forum):
+    obs = yield from click(obs, text="Forums", tag="a")
+    obs = yield from _page_until(obs, text=forum, tag="a")
+    return (yield click(obs.find(text=forum, tag="a")))
+
+
+def _sort(obs, label):
+    obs = yield from click(obs, text="Sort by", tag="button")       # opens the JS menu
+    return (yield from click(obs, text=label, tag="a"))
+
+
+def _to_user(obs, user, tab=None):
+    obs = yield from _search(obs, user)
+    obs = yield from click(obs, text=user, tag="a")
+    if tab:
+        obs = yield from click(obs, text=tab, tag="a")
+    return obs
+
+
+def _to_post(obs, title):
+    obs = yield from _search(obs, title)
+    return (yield from click(obs, text=title, tag="a"))
+
+
+def _reply(obs, text):
+    obs = yield from _type(obs, text, text="Write a comment", tag="textarea")
+    return (yield from click(obs, text="Post", tag="button"))
+
+
+# ----------------------------------------------------------------------------------------------
+# task data
+
+
+def _q(db, sql, args=()):
+    return db.execute(sql, args).fetchall()
+
+
+def _forums(db, split):
+    return [n for (n,) in _q(db, "SELECT name FROM forums ORDER BY name COLLATE NOCASE") if split_of("forum", n) == split]
+
+
+def _users(db, split):
+    return [n for (n,) in _q(db, "SELECT name FROM users WHERE name != ? ORDER BY name", (ME,))
+            if split_of("user", n) == split]
+
+
+def _texts(pool, kind, split):
+    return [t for t in pool if split_of(kind, t) == split]
+
+
+def _pick(items, key: str):
+    """A deterministic choice from `items` keyed by a string (stable across runs and processes)."""
+    return items[stable_hash(key) % len(items)]
+
+
+def _posts(db, split, extra="1"):
+    """(id, forum, user, title, ncomments, score) of submissions in forums of the split."""
+    forums = _forums(db, split)
+    rows = _q(db, f"SELECT s.id, s.forum, s.user, s.title, {COMMENT_COUNT}, s.score FROM submissions s "
+                  f"WHERE {extra} ORDER BY s.id")
+    return [r for r in rows if r[1] in forums]
+
+
+def _top(db, forum, order="s.score DESC, s.id DESC"):
+    return db.execute(f"SELECT s.id, s.user, s.title, s.score, s.created FROM submissions s WHERE s.forum = ? "
+                      f"ORDER BY {order} LIMIT 1", (forum,)).fetchone()
+
+
+def _voted(db, sid) -> bool:
+    return db.execute("SELECT 1 FROM votes WHERE user = ? AND submission_id = ?", (ME, sid)).fetchone() is not None
+
+
+def _commented(db, sid) -> bool:
+    return db.execute("SELECT 1 FROM comments WHERE user = ? AND submission_id = ?", (ME, sid)).fetchone() is not None
+
+
+def _answer(kind: str, value) -> dict:
+    ref = {"exact_match": str(value)} if kind == "exact" else {"must_include": [str(value)]}
+    return {"eval_types": ["string_match"], "reference_answers": ref}
+
+
+def _vote_check(forum, sid, title) -> dict:
+    return {"eval_types": ["program_html"], "program_html": [{
+        "url": PLACE + post_path(forum, sid, title),
+        "locator": "document.querySelector('.submission .vote').className",
+        "required_contents": {"must_include": ["vote--user-upvoted"]}}]}
+
+
+def _reply_check(forum, sid, title, text) -> dict:
+    return {"eval_types": ["program_html"], "program_html": [{
+        "url": PLACE + post_path(forum, sid, title),
+        "locator": ("[...document.querySelectorAll('#comments .comment')].filter(c => c.dataset.author === "
+                    f"'{ME}').map(c => c.querySelector('.comment__body').innerText).join(' || ')"),
+        "required_contents": {"must_include": [text]}}]}
+
+
+# ----------------------------------------------------------------------------------------------
+# templates (each with its instances and its oracle)
+
+
+def t300(db, split):
+    return [{"values": {"title": t, "forum": f}, "start_url": PLACE, "eval": _answer("exact", u),
+             "oracle": {"title": t, "answer": u}} for _, f, u, t, _, _ in _posts(db, split)]
+
+
+def s300(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _search(obs, o["title"])
+    obs = yield from _see(obs, text=o["title"], tag="a")
+    yield note(f"The submission \"{o['title']}\" was posted by {o['answer']}.", exit_(o["answer"]))
+
+
+def t301(db, split):
+    return [{"values": {"title": t, "forum": f}, "start_url": PLACE, "eval": _answer("include", n),
+             "oracle": {"forum": f, "title": t, "answer": str(n)}} for _, f, _, t, n, _ in _posts(db, split)]
+
+
+def s301(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _to_forum(obs, o["forum"])
+    obs = yield from _page_until(obs, text=o["title"], tag="a")
+    yield note(f"The row of \"{o['title']}\" says {o['answer']} comments.", exit_(o["answer"]))
+
+
+def t302(db, split):
+    out = []
+    for f in _forums(db, split):
+        sid, user, title, score, _ = _top(db, f)
+        out.append({"values": {"forum": f}, "start_url": PLACE, "eval": _answer("include", title),
+                    "oracle": {"forum": f, "answer": title}})
+    return out
+
+
+def s302(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _to_forum(obs, o["forum"])
+    obs = yield from _sort(obs, "Top")
+    obs = yield from _see(obs, text=o["answer"], tag="a")
+    yield note(f"Sorted by top, the first post is \"{o['answer']}\".", exit_(o["answer"]))
+
+
+def t303(db, split):
+    out = []
+    for f in _forums(db, split):
+        sid, user, title, score, _ = _top(db, f, "s.created DESC, s.id DESC")
+        out.append({"values": {"forum": f}, "start_url": PLACE, "eval": _answer("exact", user),
+                    "oracle": {"forum": f, "answer": user}})
+    return out
+
+
+def s303(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _to_forum(obs, o["forum"])
+    obs = yield from _sort(obs, "New")
+    obs = yield from _see(obs, text=o["answer"], tag="a")
+    yield note(f"Sorted by new, the first post is by {o['answer']}.", exit_(o["answer"]))
+
+
+def t304(db, split):
+    out = []
+    for u in _users(db, split):
+        n = db.execute("SELECT count(*) FROM submissions WHERE user = ?", (u,)).fetchone()[0]
+        if 1 <= n <= 3 * PER_PAGE:   # at most three pages to count
+            out.append({"values": {"user": u}, "start_url": PLACE, "eval": _answer("include", n),
+                        "oracle": {"user": u, "answer": str(n)}})
+    return out
+
+
+def s304(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _to_user(obs, o["user"], "Submissions")
+    obs = yield from _count_pages(obs)
+    yield note(f"Counting the rows on every page: {o['answer']} submissions.", exit_(o["answer"]))
+
+
+def t305(db, split):
+    return [{"values": {"forum": f, "sort": label}, "start_url": PLACE,
+             "eval": {"eval_types": ["url_match"], "reference_url": f"{PLACE}/f/{f}/{label.lower()}"},
+             "oracle": {"forum": f, "sort": label}} for f in _forums(db, split) for label in ("New", "Top")]
+
+
+def s305(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _to_forum(obs, o["forum"])
+    obs = yield from _sort(obs, o["sort"])
+    yield exit_("")
+
+
+def t306(db, split):
+    mine = {f for (f,) in _q(db, "SELECT forum FROM subscriptions WHERE user = ?", (ME,))}
+    return [{"values": {"forum": f}, "start_url": PLACE,
+             "eval": {"eval_types": ["program_html"], "program_html": [
+                 {"url": f"{PLACE}/f/{f}", "locator": "document.querySelector('#sidebar .subscribe-button').outerText",
+                  "required_contents": {"exact_match": "Unsubscribe"}},
+                 {"url": f"{PLACE}/", "locator": "document.querySelector('#sidebar > section').outerText",
+                  "required_contents": {"must_include": [f"f/{f}"]}}]},
+             "oracle": {"forum": f}} for f in _forums(db, split) if f not in mine]
+
+
+def s306(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _to_forum(obs, o["forum"])
+    obs = yield from click(obs, text="Subscribe", tag="button")
+    yield exit_("")
+
+
+def t307(db, split):
+    return [{"values": {"title": t, "forum": f}, "start_url": PLACE, "eval": _vote_check(f, sid, t),
+             "oracle": {"title": t}}
+            for sid, f, u, t, _, _ in _posts(db, split) if u != ME and not _voted(db, sid)]
+
+
+def s307(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _to_post(obs, o["title"])
+    obs = yield from click(obs, text="Upvote", tag="button")
+    yield exit_("")
+
+
+def t308(db, split):
+    texts = _texts(REPLY_TEXTS, "text", split)
+    out = []
+    for sid, f, u, t, _, _ in _posts(db, split):
+        if not _commented(db, sid):
+            text = _pick(texts, t)
+            out.append({"values": {"title": t, "forum": f, "text": text}, "start_url": PLACE,
+                        "eval": _reply_check(f, sid, t, text), "oracle": {"title": t, "text": text}})
+    return out
+
+
+def s308(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _to_post(obs, o["title"])
+    obs = yield from _reply(obs, o["text"])
+    yield exit_("")
+
+
+def t309(db, split):
+    return [{"values": {"forum": f, "title": t}, "start_url": PLACE,
+             "eval": {"eval_types": ["program_html"], "program_html": [
+                 {"url": f"{PLACE}/f/{f}/new", "locator": "document.querySelector('.submission__title').outerText",
+                  "required_contents": {"exact_match": t}},
+                 {"url": f"{PLACE}/f/{f}/new", "locator": "document.querySelector('.submission__author').outerText",
+                  "required_contents": {"exact_match": ME}}]},
+             "oracle": {"forum": f, "title": t}}
+            for f in _forums(db, split) for t in _texts(NEW_POST_TITLES, "title", split)]
+
+
+def s309(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from click(obs, text="Submit", tag="a")
+    obs = yield select(obs.find(tag="select"), o["forum"])
+    obs = yield from _type(obs, o["title"], text="Title", tag="input")
+    obs = yield from click(obs, text="Create submission", tag="button")
+    yield exit_("")
+
+
+def t310(db, split):
+    return [{"values": {"bio": b}, "start_url": PLACE,
+             "eval": {"eval_types": ["program_html"], "program_html": [
+                 {"url": f"{PLACE}/user/{ME}", "locator": "document.querySelector('.user-bio__biography').outerText",
+                  "required_contents": {"exact_match": b}}]},
+             "oracle": {"bio": b}} for b in _texts(BIO_TEXTS, "bio", split)]
+
+
+def s310(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from click(obs, text=ME, tag="button")            # the JS user menu
+    obs = yield from click(obs, text="Edit biography", tag="a")
+    obs = yield from _type(obs, o["bio"], tag="textarea")
+    obs = yield from click(obs, text="Save", tag="button")
+    yield exit_("")
+
+
+def t311(db, split):
+    out = []
+    for f in _forums(db, split):
+        sid, _, title, _, _ = _top(db, f)
+        cs = _q(db, "SELECT user, score FROM comments WHERE submission_id = ? ORDER BY score DESC", (sid,))
+        if len(cs) >= 2 and cs[0][1] > cs[1][1]:
+            out.append({"values": {"forum": f}, "start_url": PLACE, "eval": _answer("exact", cs[0][0]),
+                        "oracle": {"forum": f, "title": title, "answer": cs[0][0], "score": cs[0][1]}})
+    return out
+
+
+def s311(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _to_forum(obs, o["forum"])
+    obs = yield from _sort(obs, "Top")
+    obs = yield from click(obs, text=o["title"], tag="a")
+    obs = yield from _see(obs, text=o["answer"], tag="a")
+    yield note(f"The highest-scored comment ({o['score']} points) is by {o['answer']}.", exit_(o["answer"]))
+
+
+def t312(db, split):
+    out = []
+    for u in _users(db, split):
+        row = db.execute("SELECT forum FROM submissions WHERE user = ? ORDER BY created DESC LIMIT 1", (u,)).fetchone()
+        if row:
+            out.append({"values": {"user": u}, "start_url": PLACE, "eval": _answer("include", row[0]),
+                        "oracle": {"user": u, "answer": row[0]}})
+    return out
+
+
+def s312(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _to_user(obs, o["user"], "Submissions")
+    obs = yield from _see(obs, text=f"f/{o['answer']}", tag="a")
+    yield note(f"The newest submission is in f/{o['answer']}.", exit_(o["answer"]))
+
+
+def t313(db, split):
+    if split != "test":
+        return []
+    out = []
+    for f in _forums(db, split):
+        sid, user, title, _, _ = _top(db, f)
+        if user != ME and not _voted(db, sid):
+            out.append({"values": {"forum": f}, "start_url": PLACE, "eval": _vote_check(f, sid, title),
+                        "oracle": {"forum": f, "title": title}})
+    return out
+
+
+def s313(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _to_forum(obs, o["forum"])
+    obs = yield from _sort(obs, "Top")
+    obs = yield from click(obs, text=o["title"], tag="a")
+    obs = yield from click(obs, text="Upvote", tag="button")
+    yield exit_("")
+
+
+def t314(db, split):
+    if split != "test":
+        return []
+    texts = _texts(REPLY_TEXTS, "text", split)
+    out = []
+    for u in _users(db, split):
+        row = db.execute("SELECT id, forum, title FROM submissions WHERE user = ? ORDER BY created DESC LIMIT 1",
+                         (u,)).fetchone()
+        if row and not _commented(db, row[0]):
+            text = _pick(texts, u)
+            out.append({"values": {"text": text, "user": u}, "start_url": PLACE,
+                        "eval": _reply_check(row[1], row[0], row[2], text),
+                        "oracle": {"user": u, "title": row[2], "text": text}})
+    return out
+
+
+def s314(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from _to_user(obs, o["user"], "Submissions")
+    obs = yield from click(obs, text=o["title"], tag="a")
+    obs = yield from _reply(obs, o["text"])
+    yield exit_("")
+
+
+def t315(db, split):
+    return [{"values": {"forum": f}, "start_url": PLACE, "eval": _answer("include", n),
+             "oracle": {"forum": f, "answer": str(n)}}
+            for f, n in _q(db, "SELECT forum, count(*) FROM subscriptions GROUP BY forum")
+            if split_of("forum", f) == split]
+
+
+def s315(task):
+    o = task["miniarena"]["oracle"]
+    obs = yield
+    obs = yield from click(obs, text="Forums", tag="a")
+    obs = yield from _page_until(obs, text=o["forum"], tag="a")
+    yield note(f"The forum list shows {o['answer']} subscribers for {o['forum']}.", exit_(o["answer"]))
+
+
+def _t(id, intent, inst, solve, steps, skills, test_only=False):
+    return Template(id=id, site="reddit", intent_template=intent, instances=inst, oracle=solve,
+                    test_only=test_only, skills=skills, min_steps=steps)
+
+
+TEMPLATES = [
+    _t(300, 'Who posted the submission "{{title}}" in the {{forum}} forum?', t300, s300, 2, "search, read"),
+    _t(301, 'How many comments does the post "{{title}}" in the {{forum}} forum have?', t301, s301, 4,
+       "forum list, listing pagination, read"),
+    _t(302, "What is the title of the highest-scored post in the {{forum}} forum?", t302, s302, 5,
+       "forum list, sort menu (top), read"),
+    _t(303, "Who is the author of the most recent post in the {{forum}} forum?", t303, s303, 5,
+       "forum list, sort menu (new), read"),
+    _t(304, "How many submissions has the user {{user}} posted in total?", t304, s304, 4,
+       "search a user, user page tab, pagination, count"),
+    _t(305, "Open the {{forum}} forum and sort its posts by {{sort}}.", t305, s305, 5, "forum list, sort menu"),
+    _t(306, "Subscribe to the {{forum}} forum.", t306, s306, 4, "forum list, subscribe form"),
+    _t(307, 'Upvote the post "{{title}}" in the {{forum}} forum.', t307, s307, 4, "search, vote form"),
+    _t(308, 'Reply to the post "{{title}}" in the {{forum}} forum with the comment "{{text}}".', t308, s308, 5,
+       "search, comment form"),
+    _t(309, 'Create a new post in the {{forum}} forum with the title "{{title}}".', t309, s309, 5,
+       "submit form, dropdown"),
+    _t(310, 'Change my bio to "{{bio}}".', t310, s310, 5, "JS user menu, edit form"),
+    _t(311, "Who wrote the highest-scored comment on the highest-scored post of the {{forum}} forum?", t311, s311, 7,
+       "forum list, sort menu (top), open post, compare comment scores"),
+    _t(312, "In which forum did {{user}} make their most recent submission?", t312, s312, 4,
+       "search a user, user page tab, read"),
+    _t(313, "Upvote the highest-scored post in the {{forum}} forum.", t313, s313, 7,
+       "forum list, sort menu (top), open post, vote form", test_only=True),
+    _t(314, 'Reply "{{text}}" to the most recent submission by {{user}}.', t314, s314, 7,
+       "search a user, user page tab, open post, comment form", test_only=True),
+    _t(315, "How many subscribers does the {{forum}} forum have?", t315, s315, 3, "forum list pagination, read"),
+]

@@ -246,7 +246,7 @@ def build(db: sqlite3.Connection, seed: int) -> None:
             skus.add(sku)
             brand = next(b for b in brands if name.startswith(b + " "))
             noun = next(n for n in nouns if f" {n}, " in name)
-            desc = f"{noun} by {brand}. {rng.choice(FEATURES)}"
+            desc = f"{noun} by {brand}. {FEATURES[len(products) % len(FEATURES)]}"
             products.append([sku, name, slugify(name), cid, _price(rng, lo, hi), desc])
             made += 1
     rng.shuffle(products)
@@ -349,17 +349,17 @@ def chrome(req, title: str, body: str) -> str:
             n = req.db.execute("SELECT COALESCE(SUM(qty),0) FROM cart_items WHERE customer=?", (user,)).fetchone()[0]
             cart = f"My Cart ({n})"
     q = req.query.get("q", "") if req is not None else ""
-    account = (f"<span>Welcome, {esc(display_name(req.db, user))}!</span> <a href='/customer/account/'>My Account</a> "
-               "<a href='/logout'>Sign Out</a>") if user else "<a href='/login'>Sign In</a>"
+    account = "<a href='/customer/account/'>My Account</a> <a href='/logout'>Sign Out</a>" if user else "<a href='/login'>Sign In</a>"
     header = (
         "<header><a class='brand' href='/'>One Stop Market</a>"
-        "<span class='menu'><button type='button' data-menu='catmenu'>Categories</button>"
-        f"<div class='menu-items' id='catmenu'>{cats}</div></span>"
+        # dropdowns: absolutely positioned at their static place, so they need no wrapper element
+        "<button type='button' data-menu='catmenu'>Categories</button>"
+        f"<div class='menu-items' id='catmenu'>{cats}</div>"
         "<form action='/catalogsearch/result/' method='get' class='inline'>"
         f"<input name='q' type='text' placeholder='{SEARCH_PLACEHOLDER}' value='{esc(q[:200])}'>"
         "<button>Search</button></form>"  # no type=submit: env.py logs in by clicking the page's first button[type=submit]
-        f"<span class='menu'><button type='button' data-menu='minicart'>{esc(cart)}</button>"
-        "<div class='menu-items' id='minicart' data-async='/checkout/cart/mini/'></div></span>"
+        f"<button type='button' data-menu='minicart'>{esc(cart)}</button>"
+        "<div class='menu-items' id='minicart' data-async='/checkout/cart/mini/'></div>"
         f"{account}</header>"
     )
     extra = ("<style>.cols{display:flex;gap:24px}.cols aside{width:200px}.cols ul,.cols ol{margin:4px 0;padding-left:18px}"
@@ -379,7 +379,7 @@ def home(req):
         "SELECT name, path FROM categories WHERE parent_id IS NULL ORDER BY id"))
     showcase = "".join(f"<li><a href='/{esc(slug)}.html'>{esc(name)}</a> {money(price)}</li>"
                        for name, slug, price in req.db.execute(
-                           "SELECT name, slug, price FROM products WHERE id % 41 = 7 ORDER BY id LIMIT 5"))
+                           "SELECT name, slug, price FROM products WHERE id % 41 = 7 ORDER BY id LIMIT 3"))
     body = (f"<h1>One Stop Market</h1><div class='cols'><section><h2>Shop by Category</h2><ul>{cats}</ul></section>"
             f"<section><h2>Product Showcases</h2><ul>{showcase}</ul></section></div>")
     return chrome(req, "Home Page", body)
@@ -670,22 +670,22 @@ def account_nav() -> str:
 
 
 def orders_table(rows) -> str:
-    trs = "".join(f"<tr><td>{order_number(oid)}</td><td>{short_date(created)}</td><td>Emma Lopez</td><td>{money(total)}</td>"
-                  f"<td>{esc(status)}</td><td><a href='/sales/order/view/order_id/{oid}/'>View Order</a></td></tr>"
+    """One line per order (a table's cells would triple the agent's observation)."""
+    lis = "".join(f"<li>Order #{order_number(oid)} · Date: {short_date(created)} · Total: {money(total)} · {esc(status)} "
+                  f"<a href='/sales/order/view/order_id/{oid}/'>View Order</a></li>"
                   for oid, created, total, status in rows)
-    return ("<table id='my-orders-table'><thead><tr><th>Order #</th><th>Date</th><th>Ship To</th><th>Order Total</th>"
-            f"<th>Status</th><th>Action</th></tr></thead><tbody>{trs}</tbody></table>")
+    return f"<ul id='my-orders'>{lis}</ul>"
 
 
 def account_page(req):
     user = req.require_user()
     c = req.db.execute("SELECT firstname, lastname, street, city, region, postcode, telephone FROM customers WHERE email=?",
                        (user,)).fetchone()
-    recent = orders_desc(req.db, user)[:5]
+    recent = orders_desc(req.db, user)[:3]
     body = (f"<h1>My Account</h1><div class='cols'>{account_nav()}<section><h2>Contact Information</h2>"
             f"<p>{esc(c[0])} {esc(c[1])}<br>{esc(user)}</p><h2>Default Shipping Address</h2>"
             f"<p>{esc(c[2])}, {esc(c[3])}, {esc(c[4])} {esc(c[5])}<br>T: {esc(c[6])}</p>"
-            f"<h2>Recent Orders</h2>{orders_table(recent)}</section></div>")
+            f"<h2>Recent Orders</h2>{orders_table(recent)}<a href='/sales/order/history/'>View All</a></section></div>")
     return chrome(req, "My Account", body)
 
 
@@ -817,13 +817,20 @@ def _history_page(db, oid: int) -> int:
 
 # -- oracle building blocks (generators over observations) -------------------------------------
 
+def _own_text_has(el: O.Element, anchor: str) -> bool:
+    """Whether the element's own text (data-text: its direct text, not its children's) holds `anchor`
+    as a whole token: 'Date: 2/5/22' must not match inside 'Date: 12/5/22'."""
+    own = O._norm(el.attrs.get("data-text", ""))
+    return re.search(r"(?<![\w/])" + re.escape(O._norm(anchor)) + r"(?![\w/])", own) is not None
+
+
 def _after(obs: O.Obs, anchor: str, text: str, tag=None):
-    """The id of the first interactive element named `text` after a (non-interactive) element named
-    `anchor` in document order: e.g. the "View Order" link of the row dated 5/7/23."""
+    """The id of the first interactive element named `text` after the element whose own text holds
+    `anchor`, in document order: e.g. the "View Order" link of the order dated 5/7/23."""
     seen = False
     for el in obs.elements:
         if not seen:
-            seen = O._norm(anchor) in [O._norm(n) for n in el.names()]
+            seen = _own_text_has(el, anchor)
             continue
         if el.id is not None and (tag is None or el.tag == tag) and O._norm(text) in [O._norm(n) for n in el.names()]:
             return el.id
@@ -835,7 +842,7 @@ def click_after(obs, anchor: str, text: str, tag=None, max_scrolls: int = 6):
         eid = _after(obs, anchor, text, tag)
         if eid is not None:
             return (yield O.click(eid))
-        if not obs.exists(text=anchor):
+        if not any(_own_text_has(el, anchor) for el in obs.elements):
             raise O.OracleError(f"no {anchor!r} on {obs.url}")
         obs = yield O.scroll_down()
     raise O.OracleError(f"{text!r} after {anchor!r} never came into view on {obs.url}")
@@ -866,16 +873,14 @@ def open_orders(obs, page: int = 1):
     return obs
 
 
-def write_review(obs, stars: int, title: str, text: str):
+def write_review(obs, stars: str, title: str, text: str):
     obs = yield from O.click(obs, text="Write a review", tag="button")
-    obs = yield from O.selecting(obs, f"{stars} stars", tag="select", title="Rating")
+    obs = yield from O.selecting(obs, stars, tag="select", title="Rating")
     obs = yield from O.typing(obs, title, placeholder="Summary")
     obs = yield from O.typing(obs, text, placeholder="Review")
     return (yield from O.click(obs, text="Submit Review", tag="button"))
 
 
-def _sort_label(order: str) -> str:
-    return SORTS[order]
 
 
 # -- the oracles -------------------------------------------------------------------------------
@@ -1131,7 +1136,7 @@ def inst_order_items(db, split):
     for oid, _, d, _, _ in _orders_by_date(db, split):
         names = [r[0] for r in db.execute("SELECT name FROM order_items WHERE order_id=? ORDER BY id", (oid,))]
         out.append({"values": {"date": d}, "start_url": H, "eval": _string("must_include", names),
-                    "oracle": {"page": _history_page(db, oid), "view": True, "anchor": d, "answer": "; ".join(names),
+                    "oracle": {"page": _history_page(db, oid), "view": True, "anchor": f"Date: {d}", "answer": "; ".join(names),
                                "note": f"the order of {d} contains: " + "; ".join(names)}})
     return out
 
@@ -1180,15 +1185,17 @@ def inst_cheapest_to_cart(db, split):
     return out
 
 
-def _review_check(slug: str, title: str, text: str, stars: int) -> dict:
+def _review_check(slug: str, title: str, text: str, stars: str) -> dict:
     return {"eval_types": ["program_html"], "reference_answers": None, "reference_url": "",
             "program_html": [{"url": f"{H}/{slug}.html",
                               "locator": "document.querySelector('#customer-reviews .review').outerText",
-                              "required_contents": {"must_include": [title, text, f"{stars}/5 stars"]}}]}
+                              "required_contents": {"must_include": [title, text, f"{stars[0]}/5 stars"]}}]}
 
 
 def _review_values(key: str) -> tuple:
-    return _pick(TASK_TITLES, f"title:{key}"), _pick(TASK_TEXTS, f"text:{key}"), _pick([1, 2, 3, 4, 5, 5, 4], f"stars:{key}")
+    """(summary, text, stars label as the rating select shows it: '1 star', '4 stars')."""
+    stars = _pick([1, 2, 3, 4, 5, 5, 4], f"stars:{key}")
+    return _pick(TASK_TITLES, f"title:{key}"), _pick(TASK_TEXTS, f"text:{key}"), f"{stars} star{'s' if stars > 1 else ''}"
 
 
 def inst_review(db, split):
@@ -1212,7 +1219,7 @@ def inst_review_ordered(db, split):
         title, text, stars = _review_values(d)
         out.append({"values": {"date": d, "stars": stars, "title": title, "text": text}, "start_url": H,
                     "eval": _review_check(slug, title, text, stars),
-                    "oracle": {"order_page": _history_page(db, oid), "anchor": d, "product": name,
+                    "oracle": {"order_page": _history_page(db, oid), "anchor": f"Date: {d}", "product": name,
                                "stars": stars, "title": title, "text": text}})
     return out
 
@@ -1261,7 +1268,7 @@ TEMPLATES = [
     T(110, "Open the product page of {{product}}.", inst_open_product, solve_open_product, 3, "search, navigate"),
     T(111, "Add {{qty}} of {{product}} to my shopping cart.", inst_add_to_cart, solve_add_to_cart, 5,
       "search, quantity field, add to cart"),
-    T(112, "Write a review of {{product}}: rate it {{stars}} stars, with the summary \"{{title}}\" and the text \"{{text}}\".",
+    T(112, "Write a review of {{product}}: rate it {{stars}}, with the summary \"{{title}}\" and the text \"{{text}}\".",
       inst_review, solve_review, 8, "search, review form with select"),
     T(113, "Buy {{qty}} of {{product}} and place the order with my default shipping address. The order must contain only this product.",
       inst_place_order, solve_place_order, 9, "add to cart, remove cart items, checkout"),
@@ -1271,6 +1278,6 @@ TEMPLATES = [
       solve_price_filter, 3, "category menu, price filter"),
     T(116, "What was the order total of my order #{{number}}?", inst_order_total, solve_order_row, 3,
       "order history pagination"),
-    T(117, "Write a review of the product I bought on {{date}}: rate it {{stars}} stars, with the summary \"{{title}}\" and the text \"{{text}}\".",
+    T(117, "Write a review of the product I bought on {{date}}: rate it {{stars}}, with the summary \"{{title}}\" and the text \"{{text}}\".",
       inst_review_ordered, solve_review, 10, "order history, order detail, review form", test_only=True),
 ]

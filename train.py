@@ -1,0 +1,605 @@
+"""train.py: WebRL's phase loop (Qi et al. 2024, arXiv 2411.02337, section 4 and Algorithm 1), end to end.
+
+    python train.py                 # the default run: miniarena + the tiny local model, SFT then the phases
+    python train.py --smoke         # the whole loop on a handful of tasks (the end-to-end test runs this)
+    python train.py --resume        # continue after the last finished phase of --run-dir
+    python train.py --help          # every option, with its documentation
+
+Phase 0 (SFT): the oracle demonstrations of training tasks (miniarena's solvers, played through env.py)
+train the actor by behaviour cloning. Then each phase i = 1..N:
+  1. tasks       a fixed sample of training tasks (--curriculum none, as DigiRL trains)
+  2. rollouts    the actor at temperature 1 plays them in the browser pool, batched over episodes
+  3. reward      the tasks' own evaluators (--reward groundtruth)
+  4. replay      successful trajectories join the buffer; buffered steps of earlier phases whose
+                 actor confidence exp(mean log pi(a|s)) is in (0.5, 0.95] are replayed, at most 2x
+                 the fresh steps (phase 1 replays the SFT demonstrations)
+  5. critic      V(s, I) = P(success), binary cross-entropy on the final reward; then the advantage
+                 A = lam (r_t + V(s_{t+1}) - V(s_t)) + (1 - lam)(r_T - V(s_t))
+  6. actor       eq. 6, L = E[(beta log(pi/pi_ref) - A)^2], pi_ref = the actor at the start of the phase
+  7. evaluate    the test split at temperature 0; one row of the paper's Table 1 per phase
+and each finished phase is checkpointed (HF directories), so `--resume` after a kill loses at most the
+phase in progress, never a finished one and never the replay buffer.
+
+What is simplified, on purpose:
+  * pi_ref's log-probs of every training action are computed once, before the phase's first update,
+    with the actor itself: that *is* the policy at the start of the phase, without a second model.
+  * The embedded `tiny` model starts from random weights, so its learning rates are far above the
+    paper's 1e-6 for Llama-3.1-8B (pass --actor-lr 1e-6 --critic-lr 1e-6 --sft-lr 1e-5 for a real model).
+  * Rollouts and evaluation run in one process with one browser; scale-out is issue #6 (torchrun).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import transformers
+
+import env
+import policy
+from replay import ReplayBuffer
+
+SITE_COLUMNS = [("reddit", "Reddit"), ("gitlab", "Gitlab"), ("shopping_admin", "CMS"), ("map", "Map"), ("shopping", "OSS")]
+
+
+@dataclass
+class Args:
+    run_dir: str = "runs/webrl"
+    """where checkpoints, metrics, the replay buffer and the results table go"""
+    seed: int = 0
+    """seed of everything: miniarena's data, task sampling, model init, sampling"""
+    phases: int = 3
+    """number of RL phases after SFT (the paper ran 8)"""
+    tasks_per_phase: int = 64
+    """training tasks rolled out per phase (the paper: 500)"""
+    sft_tasks: int = 300
+    """training tasks whose oracle demonstrations make the SFT data (phase 0)"""
+    eval_tasks: int = 165
+    """test tasks evaluated after SFT and after each phase (165 = the whole test split)"""
+    policy: str = "tiny"
+    """'tiny' builds the local model from the demonstrations' text; else an HF directory or hub name"""
+    critic: str = ""
+    """critic checkpoint directory; empty: the trunk of the SFT actor + fresh heads (paper)"""
+    reward: str = "groundtruth"
+    """where the reward comes from: 'groundtruth' (the tasks' evaluators)"""
+    curriculum: str = "none"
+    """where each phase's tasks come from: 'none' (a fixed sample of the training split)"""
+    loss: str = "paper"
+    """actor loss: 'paper' (eq. 6) or 'official' (the public code's variant, policy.actor_loss_official)"""
+    beta: float = 1.0
+    """KL coefficient of eq. 6: larger keeps the actor closer to pi_ref"""
+    lam: float = 0.5
+    """lambda of the advantage estimator (paper: 0.5)"""
+    gamma: float = 0.9
+    """discount of the Monte-Carlo return, used by --loss official only"""
+    sft_lr: float = 2e-3
+    """SFT learning rate (cosine with 10% warmup; the paper: 1e-5 for 8B)"""
+    sft_epochs: int = 4
+    """SFT epochs over the demonstrations (the paper: 1 over a far larger set)"""
+    actor_lr: float = 1e-4
+    """actor learning rate, constant (the paper: 1e-6 for 8B)"""
+    critic_lr: float = 1e-4
+    """critic learning rate, constant (the paper: 1e-6 for 8B)"""
+    epochs: int = 1
+    """epochs of critic and actor updates per phase (the paper: 1, critic first)"""
+    batch_size: int = 16
+    """steps per optimizer update (gradient accumulation over micro-batches)"""
+    micro_batch: int = 8
+    """steps per forward/backward pass"""
+    grad_clip: float = 1.0
+    """gradient-norm clip"""
+    replay_ratio: float = 2.0
+    """at most this many replayed steps per fresh step"""
+    conf_low: float = 0.5
+    """replay keeps steps whose actor confidence is above this..."""
+    conf_high: float = 0.95
+    """...and at most this (paper Table 2: the (0.5, 0.95] band works best)"""
+    no_replay: bool = False
+    """ablation: train each phase on fresh steps only"""
+    slots: int = 8
+    """episodes in flight in the browser pool (one generation batch)"""
+    max_steps: int = 30
+    """actions per episode"""
+    max_new_tokens: int = 48
+    """tokens per response"""
+    max_prompt_tokens: int = 2048
+    """prompts are cut from the left beyond this"""
+    tiny_hidden: int = 256
+    """width of the tiny model"""
+    tiny_layers: int = 4
+    """depth of the tiny model"""
+    bf16: bool = True
+    """bf16 autocast for forwards and backwards (faster on CPUs with AMX and on GPUs; fp32 master weights)"""
+    resume: bool = False
+    """continue the run in --run-dir after its last finished phase"""
+    smoke: bool = False
+    """a preset: the whole loop on a handful of tasks with a very small model, in a couple of minutes"""
+
+    def apply_smoke(self):
+        self.phases, self.tasks_per_phase, self.sft_tasks, self.eval_tasks = 2, 4, 10, 5
+        self.sft_epochs, self.slots, self.max_steps, self.max_new_tokens = 2, 4, 8, 32
+        self.tiny_hidden, self.tiny_layers, self.batch_size, self.micro_batch = 64, 2, 8, 8
+        self.max_prompt_tokens = 1024
+
+    def check(self):
+        for name in ("phases", "tasks_per_phase", "sft_tasks", "eval_tasks", "slots", "max_steps", "batch_size",
+                     "micro_batch", "max_new_tokens", "max_prompt_tokens", "epochs", "sft_epochs"):
+            if getattr(self, name) < (0 if name in ("phases",) else 1):
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.lam <= 1:
+            raise ValueError(f"--lam must be in [0, 1], got {self.lam}")
+        if not 0 <= self.conf_low < self.conf_high <= 1:
+            raise ValueError(f"need 0 <= --conf-low < --conf-high <= 1, got {self.conf_low}, {self.conf_high}")
+        if self.beta < 0:
+            raise ValueError(f"--beta must be >= 0, got {self.beta}")
+        for name, allowed in (("reward", ("groundtruth",)), ("curriculum", ("none",)), ("loss", ("paper", "official"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"--{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+
+def parse_args(argv=None) -> Args:
+    """Command-line flags from the Args fields; each field's docstring is its --help text."""
+    docs = {}
+    tree = ast.parse(inspect.getsource(Args))
+    body = tree.body[0].body
+    for a, b in zip(body, body[1:]):
+        if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
+            docs[a.target.id] = b.value.value
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in dataclasses.fields(Args):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=docs.get(f.name))
+        else:
+            typ = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
+            ap.add_argument(flag, type=typ, default=f.default, help=docs.get(f.name))
+    ns = ap.parse_args(argv)
+    args = Args(**vars(ns))
+    if args.smoke:
+        explicit = {a.split("=")[0][2:].replace("-", "_") for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
+        defaults = {k: getattr(args, k) for k in explicit}
+        args.apply_smoke()
+        for k, v in defaults.items():   # flags given explicitly win over the preset
+            setattr(args, k, v)
+    args.check()
+    return args
+
+
+# =============================================================================================
+# Episodes: rollouts with batched generation, and evaluation
+
+
+def play_policy(pool, model, tok, tasks: list, args: Args, temperature: float, seed: int, desc: str) -> list[dict]:
+    """Play tasks with the actor; one result per task with its steps (token ids and log-probs kept)."""
+    from tqdm import tqdm
+    configs = [dict(t, task_id=i, original_task_id=t["task_id"]) for i, t in enumerate(tasks)]
+    gens: dict = {}
+    calls = [0]
+    bar = tqdm(total=len(configs), desc=desc, leave=False, disable=None)
+
+    def act(batch):
+        prompts = [env.build_prompt(task.intent, past, obs.html) for _, task, obs, past in batch]
+        calls[0] += 1
+        out = policy.generate(model, tok, prompts, max_new_tokens=args.max_new_tokens, temperature=temperature,
+                              seed=seed * 100003 + calls[0], max_prompt_tokens=args.max_prompt_tokens)
+        for (_, task, _, past), g in zip(batch, out):
+            gens[(task.task_id, len(past))] = g
+        return [g.text for g in out]
+
+    results = env.play(pool, configs, act, on_done=lambda r: bar.update(1))
+    bar.close()
+    for r in results:
+        for s in r["steps"]:
+            g = gens.get((r["task_id"], s["step"]))
+            if g is not None:
+                s.update(prompt_ids=g.prompt_ids, action_ids=g.action_ids, logp_mean=g.logp_mean)
+        r["task_id"] = configs[r["task_id"]]["original_task_id"]
+    return results
+
+
+def success_table(results: list, tasks: list) -> dict:
+    """Success rate (%) per site and their average, the paper's Table 1 columns."""
+    per = {s: [] for s, _ in SITE_COLUMNS}
+    for r, t in zip(results, tasks):
+        per.setdefault(t["sites"][0], []).append(r["score"] == 1.0)
+    row = {name: (100.0 * sum(v) / len(v) if v else float("nan")) for (s, name), v in ((c, per[c[0]]) for c in SITE_COLUMNS)}
+    done = [x for v in per.values() for x in v]
+    row["Avg"] = 100.0 * sum(done) / max(1, len(done))
+    return row
+
+
+def format_table(rows: list) -> str:
+    cols = [name for _, name in SITE_COLUMNS] + ["Avg"]
+    lines = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | " + " | ".join("-" if math.isnan(r[c]) else f"{r[c]:.1f}" for c in cols) + " |")
+    return "\n".join(lines)
+
+
+# =============================================================================================
+# Updates: SFT, critic, actor — plain PyTorch loops
+
+
+def autocast(args: Args):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16)
+
+
+def minibatches(items: list, size: int, rng: random.Random, shuffle: bool = True):
+    idx = list(range(len(items)))
+    if shuffle:
+        rng.shuffle(idx)
+    for i in range(0, len(idx), size):
+        yield [items[j] for j in idx[i:i + size]]
+
+
+def cosine_lr(step: int, total: int, base: float, warmup: float = 0.1) -> float:
+    w = max(1, int(warmup * total))
+    if step < w:
+        return base * (step + 1) / w
+    return base * 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
+
+
+def sft(model, tok, steps: list, args: Args, rng: random.Random) -> dict:
+    """Behaviour cloning on the demonstrations: -mean log pi(a|s) over action tokens (paper: SFT phase)."""
+    from tqdm import tqdm
+    opt = torch.optim.AdamW(model.parameters(), lr=args.sft_lr, weight_decay=0.0)
+    updates = args.sft_epochs * math.ceil(len(steps) / args.batch_size)
+    model.train()
+    losses, u, t0, tokens = [], 0, time.time(), 0
+    bar = tqdm(total=updates, desc="sft", leave=False, disable=None)
+    for epoch in range(args.sft_epochs):
+        for batch in minibatches(steps, args.batch_size, rng):
+            for g in opt.param_groups:
+                g["lr"] = cosine_lr(u, updates, args.sft_lr)
+            n_tok = sum(len(s["action_ids"]) for s in batch)
+            total = 0.0
+            for mb in minibatches(batch, args.micro_batch, rng, shuffle=False):
+                with autocast(args):
+                    lps = policy.action_logprobs(model, [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb],
+                                                 batch_size=len(mb), grad=True, pad_id=tok.pad_token_id)
+                loss = -torch.cat(lps).sum() / n_tok
+                loss.backward()
+                total += loss.item()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(total)
+            tokens += n_tok
+            u += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{total:.3f}")
+    bar.close()
+    model.eval()
+    return {"sft_loss_first": losses[0] if losses else None, "sft_loss_last": losses[-1] if losses else None,
+            "sft_updates": u, "sft_action_tokens": tokens, "sft_s": time.time() - t0}
+
+
+def critic_values(critic, steps: list, args: Args, pad_id: int) -> torch.Tensor:
+    """min(V1, V2)(s) for each step's prompt (the actor's advantage uses the pessimistic head)."""
+    critic.eval()
+    out = []
+    with torch.no_grad(), autocast(args):
+        for mb in minibatches(steps, args.micro_batch, None, shuffle=False):
+            ids, mask, _ = policy.pad_batch([s["prompt_ids"] for s in mb], pad_id, "left")
+            out.append(critic.value(ids, mask).float())
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def train_critic(critic, steps: list, args: Args, rng: random.Random, pad_id: int) -> dict:
+    """Binary cross-entropy of both heads against the trajectory's final reward (paper section 4)."""
+    opt = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=args.critic_lr, weight_decay=0.0)
+    critic.train()
+    losses = []
+    for _ in range(args.epochs):
+        for batch in minibatches(steps, args.batch_size, rng):
+            total = 0.0
+            for mb in minibatches(batch, args.micro_batch, rng, shuffle=False):
+                ids, mask, _ = policy.pad_batch([s["prompt_ids"] for s in mb], pad_id, "left")
+                with autocast(args):
+                    logits = critic(ids, mask)
+                target = torch.tensor([s["final_reward"] for s in mb], dtype=torch.float32)
+                loss = policy.critic_loss(logits, target) * len(mb) / len(batch)
+                loss.backward()
+                total += loss.item()
+            torch.nn.utils.clip_grad_norm_(critic.parameters(), args.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(total)
+    critic.eval()
+    return {"critic_loss_first": losses[0] if losses else None, "critic_loss_last": losses[-1] if losses else None}
+
+
+def train_actor(model, tok, steps: list, args: Args, rng: random.Random) -> dict:
+    """The KL-constrained policy update (eq. 6) against pi_ref = the actor at the start of the phase.
+
+    Each step carries `adv` (the critic's advantage) and `ref_logp` (sum of log pi_ref over its action
+    tokens, computed before the first update)."""
+    from tqdm import tqdm
+    opt = torch.optim.AdamW(model.parameters(), lr=args.actor_lr, weight_decay=0.0)
+    model.train()
+    losses, kls, tokens, t0 = [], [], 0, time.time()
+    bar = tqdm(total=args.epochs * math.ceil(len(steps) / args.batch_size), desc="actor", leave=False, disable=None)
+    for _ in range(args.epochs):
+        for batch in minibatches(steps, args.batch_size, rng):
+            total = 0.0
+            for mb in minibatches(batch, args.micro_batch, rng, shuffle=False):
+                with autocast(args):
+                    lps = policy.action_logprobs(model, [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb],
+                                                 batch_size=len(mb), grad=True, pad_id=tok.pad_token_id)
+                logp = torch.stack([lp.sum() for lp in lps])
+                ref = torch.tensor([s["ref_logp"] for s in mb])
+                adv = torch.tensor([s["adv"] for s in mb])
+                if args.loss == "paper":
+                    loss = policy.actor_loss(logp, ref, adv, args.beta)
+                else:
+                    n = torch.tensor([len(s["action_ids"]) for s in mb], dtype=torch.float32)
+                    loss = policy.actor_loss_official(logp, ref, adv, n)
+                loss = loss * len(mb) / len(batch)
+                loss.backward()
+                total += loss.item()
+                kls.append((logp.detach() - ref).mean().item())
+                tokens += sum(len(s["action_ids"]) for s in mb)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(total)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total:.3f}")
+    bar.close()
+    model.eval()
+    return {"actor_loss_first": losses[0] if losses else None, "actor_loss_last": losses[-1] if losses else None,
+            "kl_to_ref": sum(kls) / len(kls) if kls else 0.0, "actor_tokens": tokens,
+            "actor_tokens_per_s": tokens / max(1e-9, time.time() - t0)}
+
+
+def ref_logprobs(model, tok, steps: list, args: Args) -> None:
+    """log pi_ref(a|s) summed over each action's tokens, with the actor as it is at the phase start."""
+    with autocast(args):
+        lps = policy.action_logprobs(model, [s["prompt_ids"] for s in steps], [s["action_ids"] for s in steps],
+                                     batch_size=args.micro_batch, pad_id=tok.pad_token_id)
+    for s, lp in zip(steps, lps):
+        s["ref_logp"] = lp.sum().item()
+
+
+def attach_advantages(critic, steps: list, next_prompts: list, args: Args, pad_id: int) -> dict:
+    """A(s_t, a_t) = lam (r_t + V(s_{t+1}) - V(s_t)) + (1 - lam)(r_T - V(s_t)); r_t = r_T at the last step
+    (where V(s_{t+1}) = 0), else 0: the paper's estimator without intermediate rewards."""
+    v = critic_values(critic, steps, args, pad_id)
+    have_next = [i for i, n in enumerate(next_prompts) if n is not None]
+    v_next = torch.zeros(len(steps))
+    if have_next:
+        v_next[have_next] = critic_values(critic, [{"prompt_ids": next_prompts[i]} for i in have_next], args, pad_id)
+    last = torch.tensor([n is None for n in next_prompts], dtype=torch.float32)
+    r_T = torch.tensor([s["final_reward"] for s in steps], dtype=torch.float32)
+    adv = policy.advantage(v, v_next, last * r_T, r_T, args.lam)
+    for s, a in zip(steps, adv.tolist()):
+        s["adv"] = a
+    return {"value_mean": v.mean().item() if len(v) else 0.0, "adv_mean": adv.mean().item() if len(adv) else 0.0,
+            "adv_std": adv.std().item() if len(adv) > 1 else 0.0}
+
+
+# =============================================================================================
+# Run state: checkpoints and resume
+
+
+def save_json_atomic(path: Path, data) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def save_checkpoint(run: Path, phase: int, model, tok, critic=None) -> Path:
+    """phase{k}/actor (+ critic) as HF directories, written beside and renamed into place."""
+    final, tmp = run / f"phase{phase}", run / f"phase{phase}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp / "actor")
+    tok.save_pretrained(tmp / "actor")
+    if critic is not None:
+        critic.save(tmp / "critic", tok)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final
+
+
+def demonstrations(arena, tasks: list, args: Args, path: Path) -> list[dict]:
+    """The oracle's trajectories of the SFT tasks, as steps (prompt, response); cached in the run dir."""
+    if path.exists():
+        return json.loads(path.read_text())
+    from miniarena import oracle
+    results = oracle.run(tasks, slots=args.slots, arena=arena)
+    steps = [{"prompt": s["prompt"], "response": s["response"], "task_id": r["task_id"], "step": s["step"],
+              "site": t["sites"][0]} for r, t in zip(results, tasks) if r["score"] == 1.0 for s in r["steps"]]
+    save_json_atomic(path, steps)
+    return steps
+
+
+def encode_steps(tok, steps: list, args: Args) -> None:
+    for s in steps:
+        if s.get("prompt_ids") is None:
+            s["prompt_ids"] = policy.encode_prompt(tok, s["prompt"], args.max_prompt_tokens)[0]
+        if s.get("action_ids") is None:
+            s["action_ids"] = policy.encode_action(tok, s["response"])
+
+
+# =============================================================================================
+# The loop
+
+
+def spread(tasks: list, n: int) -> list:
+    """n tasks taken round robin over sites, evenly over each site's list (its templates)."""
+    if n >= len(tasks):
+        return tasks
+    by_site: dict = {}
+    for t in tasks:
+        by_site.setdefault(t["sites"][0], []).append(t)
+    picked, i = [], 0
+    while len(picked) < n:
+        for site, ts in by_site.items():
+            k = i * len(ts) // max(1, -(-n // len(by_site)))
+            if len(picked) < n and k < len(ts) and ts[k] not in picked:
+                picked.append(ts[k])
+        i += 1
+    return sorted(picked, key=lambda t: t["task_id"])
+
+
+def main(args: Args) -> list[dict]:
+    from miniarena import MiniArena
+    from miniarena.tasks import build
+
+    run = Path(args.run_dir)
+    state_path = run / "state.json"
+    if run.exists() and any(run.iterdir()) and not args.resume:
+        raise SystemExit(f"{run} already holds a run: pass --resume to continue it or choose another --run-dir")
+    state = json.loads(state_path.read_text()) if (args.resume and state_path.exists()) else {"finished": -1, "rows": []}
+    run.mkdir(parents=True, exist_ok=True)
+    for leftover in run.glob("phase*.tmp"):   # a checkpoint a kill interrupted
+        shutil.rmtree(leftover, ignore_errors=True)
+    save_json_atomic(run / "args.json", dataclasses.asdict(args))
+    torch.manual_seed(args.seed)
+    transformers.utils.logging.disable_progress_bar()
+    # leave a core to the browser and the sites: PyTorch's spinning threads would starve them
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    rng = random.Random(args.seed)
+
+    train_tasks, test_tasks = build("train", args.seed), build("test", args.seed)
+    test_tasks = spread(test_tasks, args.eval_tasks)
+    sft_tasks = random.Random(f"sft{args.seed}").sample(train_tasks, min(args.sft_tasks, len(train_tasks)))
+
+    replay = ReplayBuffer(run / "replay.jsonl")
+    replay.drop_after(state["finished"])   # experience of a phase that did not finish is redone
+    metrics_path = run / "metrics.jsonl"
+    rows = state["rows"]
+    arena = MiniArena(seed=args.seed).start()
+    limits = env.Limits(max_steps=args.max_steps)
+    pool = env.Pool(args.slots, arena=arena, limits=limits, record_dir=str(run / "episodes"))
+    try:
+        # -- phase 0: SFT on the oracle demonstrations -----------------------------------------------
+        if state["finished"] < 0:
+            t0 = time.time()
+            demos = demonstrations(arena, sft_tasks, args, run / "demos.json")
+            if not demos:
+                raise RuntimeError("no demonstration succeeded: the oracles or the sites are broken")
+            if args.policy == "tiny":
+                texts = [d["prompt"] + d["response"] for d in demos]
+                path = policy.build_tiny(run / "tiny", texts, hidden=args.tiny_hidden, layers=args.tiny_layers,
+                                         heads=max(1, args.tiny_hidden // 64), seed=args.seed)
+            else:
+                path = args.policy
+            model, tok = policy.load_actor(path)
+            encode_steps(tok, demos, args)
+            m = sft(model, tok, demos, args, rng)
+            results = play_policy(pool, model, tok, test_tasks, args, 0.0, args.seed, "eval sft")
+            row = {"model": "SFT", "phase": 0, **success_table(results, test_tasks)}
+            replay.add_demonstrations([{k: d[k] for k in ("prompt", "response", "prompt_ids", "action_ids", "task_id", "step")}
+                                       for d in demos])
+            save_checkpoint(run, 0, model, tok)
+            m.update(phase=0, demos=len(demos), sft_tasks=len(sft_tasks), success=row["Avg"], seconds=time.time() - t0)
+            finish_phase(run, state, rows, row, m, metrics_path)
+
+        # -- phases 1..N -----------------------------------------------------------------------------------
+        for phase in range(state["finished"] + 1, args.phases + 1):
+            t0 = time.time()
+            prev = run / f"phase{phase - 1}"
+            model, tok = policy.load_actor(prev / "actor")
+            if (prev / "critic").exists():
+                critic = policy.Critic.load(prev / "critic")
+            elif args.critic:
+                critic = policy.Critic.load(args.critic)
+            else:   # phase 1: the SFT model's trunk with fresh heads
+                critic = policy.Critic.from_actor(model, seed=args.seed)
+            prng = random.Random(f"{args.seed}:{phase}")
+            tasks = prng.sample(train_tasks, min(args.tasks_per_phase, len(train_tasks)))
+            results = play_policy(pool, model, tok, tasks, args, 1.0, args.seed * 1000 + phase, f"phase {phase} rollouts")
+            fresh, next_prompts = [], []
+            for r in results:
+                steps = [s for s in r["steps"] if s.get("action_ids") is not None]
+                for i, s in enumerate(steps):
+                    s["final_reward"] = float(r["score"])
+                    fresh.append(s)
+                    next_prompts.append(steps[i + 1]["prompt_ids"] if i + 1 < len(steps) else None)
+                replay.add_trajectory([{k: s.get(k) for k in ("prompt", "response", "prompt_ids", "action_ids", "step")}
+                                       for s in steps], r["score"], phase, r["task_id"])
+            rollout_success = 100.0 * sum(r["score"] == 1.0 for r in results) / max(1, len(results))
+            counts = {"scored": 0, "kept": 0, "sampled": 0}
+            replayed = []
+            if not args.no_replay and fresh:
+                replayed, counts = replay.select((model, tok), n_fresh=len(fresh), ratio=args.replay_ratio,
+                                                 low=args.conf_low, high=args.conf_high, seed=args.seed + phase,
+                                                 before_phase=phase, batch_size=args.micro_batch,
+                                                 max_prompt_tokens=args.max_prompt_tokens)
+            encode_steps(tok, replayed, args)
+            index = {(s["phase"], s["task_id"], s["step"]): s for s in replay.steps}
+            for s in replayed:   # replayed steps come from successful trajectories
+                s["final_reward"] = 1.0
+                nxt = index.get((s["phase"], s["task_id"], s["step"] + 1))
+                if nxt is not None and nxt.get("prompt_ids") is None:
+                    nxt["prompt_ids"] = policy.encode_prompt(tok, nxt["prompt"], args.max_prompt_tokens)[0]
+                next_prompts.append(None if nxt is None else nxt["prompt_ids"])
+            data = fresh + replayed
+            m = {"phase": phase, "tasks": len(tasks), "rollout_success": rollout_success, "fresh_steps": len(fresh),
+                 "replay_scored": counts["scored"], "replay_kept": counts["kept"], "replay_sampled": counts["sampled"],
+                 "rollout_s": time.time() - t0}
+            if data:
+                m.update(train_critic(critic, data, args, prng, tok.pad_token_id))
+                m.update(attach_advantages(critic, data, next_prompts, args, tok.pad_token_id))
+                ref_logprobs(model, tok, data, args)
+                m.update(train_actor(model, tok, data, args, prng))
+            eval_results = play_policy(pool, model, tok, test_tasks, args, 0.0, args.seed, f"eval phase {phase}")
+            row = {"model": f"WebRL phase {phase}", "phase": phase, **success_table(eval_results, test_tasks)}
+            save_checkpoint(run, phase, model, tok, critic)
+            m.update(success=row["Avg"], seconds=time.time() - t0)
+            finish_phase(run, state, rows, row, m, metrics_path)
+    finally:
+        pool.close()
+        arena.stop()
+    print("\n" + format_table(rows))
+    return rows
+
+
+def finish_phase(run: Path, state: dict, rows: list, row: dict, metrics: dict, metrics_path: Path) -> None:
+    """Record a finished phase: metrics line, table, state (the resume point), learning curve."""
+    rows.append(row)
+    with open(metrics_path, "a") as f:
+        f.write(json.dumps(metrics) + "\n")
+    (run / "table.md").write_text(format_table(rows) + "\n")
+    state["finished"], state["rows"] = row["phase"], rows
+    save_json_atomic(run / "state.json", state)
+    print(f"phase {row['phase']}: test success {row['Avg']:.1f}%  " +
+          "  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items() if k != "phase"),
+          flush=True)
+    plot_curve(run, rows)
+
+
+def plot_curve(run: Path, rows: list) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    xs = [r["phase"] for r in rows]
+    for _, name in SITE_COLUMNS:
+        ax.plot(xs, [r[name] for r in rows], marker=".", alpha=0.5, label=name)
+    ax.plot(xs, [r["Avg"] for r in rows], marker="o", color="black", label="Avg")
+    ax.set_xlabel("phase (0 = SFT)")
+    ax.set_ylabel("test success (%)")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(run / "curve.png", dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(parse_args())
