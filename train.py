@@ -160,10 +160,10 @@ def parse_args(argv=None) -> Args:
     for f in dataclasses.fields(Args):
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
-            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=docs.get(f.name))
+            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=docs.get(f.name, "").replace("%", "%%"))
         else:
             typ = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
-            ap.add_argument(flag, type=typ, default=f.default, help=docs.get(f.name))
+            ap.add_argument(flag, type=typ, default=f.default, help=docs.get(f.name, "").replace("%", "%%"))
     ns = ap.parse_args(argv)
     args = Args(**vars(ns))
     if args.smoke:

@@ -3,7 +3,7 @@
 Pages (GitLab's own paths):
   /                                   dashboard: your projects, tabs Yours / Starred / Explore
   /dashboard/projects/starred         projects you starred
-  /explore                            all projects: filter by name, sort (updated, name, stars), 10 a page
+  /explore                            all projects: filter by name (or namespace), sort, 10 a page
   /dashboard/issues                   issues assigned to you (state tabs, search, pages)
   /dashboard/todos                    your To-Do List (To Do / Done tabs, "Mark as done", pages)
   /search?search=..&scope=..          the header search: projects or issues
@@ -12,11 +12,16 @@ Pages (GitLab's own paths):
                                       README, an activity panel loaded by JavaScript after load
   /<ns>/<p>/-/issues                  issues: state tabs with counts, label filter, search, sort, pages
   /<ns>/<p>/-/issues/new              new issue form (title, description, assignee, label)
-  /<ns>/<p>/-/issues/<n>              issue: state, assignee (+ assign form), labels, comments,
-                                      comment form, Close / Reopen
+  /<ns>/<p>/-/issues/<n>              issue: state, assignee ("Edit" opens the assign form), labels,
+                                      comments, comment form, Close / Reopen
   /<ns>/<p>/-/merge_requests[/<n>]    merge requests (state tabs, search) and one MR with comments
   /<ns>/<p>/-/project_members         members and roles, "Invite member" form (username + role)
-The project navigation bar holds the "Create new..." dropdown (a core `data-menu` widget).
+JavaScript widgets: the sort and label dropdowns and the assignee "Edit" are core `data-menu` toggles
+(their menus are hidden until clicked, as GitLab's are); the project page's activity panel is a
+`data-async` fragment. <select> dropdowns are in the forms (assignee, label, role).
+
+Pages are kept compact for the agent's observation: list rows are a link plus one line of plain text.
+
 byteblaze is the signed-in account; like WebArena's it may act on every project (no permission
 checks), and login is required for every page.
 
@@ -24,7 +29,7 @@ Tables: users, namespaces, projects, stars (who starred what), members (role per
 issue_labels, merge_requests, notes (comments on issues and MRs), todos. Everything is generated from
 the seed: 11 namespaces, 40 projects, 42 users, 5-25 issues and 2-10 merge requests per project.
 
-Templates 400-417 and 450-451 (see TEMPLATES at the end): questions about open issue counts,
+Templates 400-416 and 450-451 (see TEMPLATES at the end): questions about open issue counts,
 assignees, stars, commits, roles, MR branches and sorted namespace listings (string_match), opening a
 filtered issue list (url_match), and writes checked with program_html: star a project, create an
 issue, invite a member, close / comment / assign an issue, comment on an MR, mark a to-do as done.
@@ -1543,7 +1548,7 @@ def _i450(db, split):
                     continue
                 out.append(_spec({"title": title, "namespace": ns["name"], "name": m["name"]},
                                  _html_check(_purl(top, "/-/issues?" + urllib.parse.urlencode({"state": "all", "search": title})),
-                                             ROW_LOC, must_include=[title, m["name"]]),
+                                             ROW_LOC, must_include=[title, f"assigned to {m['name']}"]),
                                  {"namespace": ns["name"], "sort_label": PROJECT_SORTS["stars_desc"][0],
                                   "link": f"{top['ns_name']} / {top['path']}", "title": title, "name": m["name"]}))
     return out

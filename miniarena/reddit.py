@@ -3,8 +3,9 @@
 Pages (Postmill's paths):
   /  /hot  /new  /top                    front page: submissions of every forum, sort menu (JS dropdown)
   /forums?sort=name|subscribers          forum list (sort links), 10 per page
-  /f/<forum>  /f/<forum>/<hot|new|top>   a forum's submissions, 10 per page; #sidebar with the forum's
-                                         description, Subscribe/Unsubscribe button, moderators
+  /f/<forum>  /f/<forum>/<hot|new|top>   a forum's submissions, 10 per page, sort menu; #sidebar with
+                                         the forum's description, subscriber count and the
+                                         Subscribe/Unsubscribe button (POST /f/<forum>/subscribe)
   /f/<forum>/<id>/<slug>                 a submission: score, vote buttons (POST /sv/<id>), body, the
                                          comment form (POST .../comment) and nested comments
   /f/<forum>/<id>/<slug>/comment/<cid>   one comment with a reply form
@@ -26,14 +27,22 @@ votes (the logged-in account's submission votes; submissions.score is the net sc
 Data (from the seed): 51 forums with 22-26 submissions each whose titles combine a forum's topics
 with generic title patterns, ~60 users with Zipf-like activity, 0-8 comments per submission,
 dates in 2022-2023. Content the agent creates is stamped one minute after the newest existing
-item, so pages stay deterministic.
+item, so pages stay deterministic. Names of forums and users are case-insensitive in URLs (a 301
+to the canonical spelling), as in Postmill.
 
-Templates 300-315: who posted a title (search), comment count (forum + paging), top post (sort
-top), newest post's author (sort new), a user's submission count (search + user page + paging),
-forum sorted (url_match), subscribe, upvote, reply, create a post, change the bio (program_html),
-the top comment's author on the top post, the forum of a user's latest post (must_include),
-a forum's subscriber count (forum list + paging); test_only: upvote the top post of a forum,
-reply to the newest submission of a user.
+Page layout keeps the agent's observation short (WebRL's simplified html prints only what is in
+the viewport, and prints an element's own text twice when it precedes its first child): listing
+rows put the title link first and the details as the row's own text, and rows are tall enough
+that five or six fit in the viewport. Median observation over the oracle runs: ~2,600 characters.
+
+Templates 300-315 (entities: forums by split_of("forum", name), submissions take their forum's
+split, users split_of("user", name), texts to write split_of("text"|"title"|"bio", text)): who
+posted a title (search), comment count (forum list + listing pages), top post (sort menu: top),
+newest post's author (sort: new), a user's submission count (search + user tab + pages), forum
+sorted (url_match), subscribe, upvote, reply, create a post, change the bio (program_html), the
+top comment's author on the top post, the forum of a user's latest post (must_include), a forum's
+subscriber count (forum list pages); test_only: upvote the top post of a forum, reply to the
+newest submission of a user.
 """
 from __future__ import annotations
 
@@ -424,10 +433,10 @@ def _forum(req, name: str):
     return row
 
 
-def _canonical(req, actual: str, given: str):
+def _canonical(req, head: str, actual: str, given: str):
     """Forum and user names are case-insensitive, as in Postmill: redirect to the canonical spelling."""
     if actual != given:
-        raise Redirect(req.path.replace(given, actual, 1), 301)
+        raise Redirect(head + actual + req.path[len(head) + len(given):], 301)
 
 
 def _user(req, name: str):
@@ -530,7 +539,7 @@ def forum_list(req):
 
 def forum_page(req, name, sort=None):
     forum = _forum(req, name)
-    _canonical(req, forum[0], name)
+    _canonical(req, "/f/", forum[0], name)
     sort = sort or "hot"
     content = (f"<h1>{esc(forum[1])}</h1>" + _sort_menu(f"/f/{forum[0]}", sort)
                + _listing(req, "s.forum = ?", (forum[0],), sort, False))
@@ -577,9 +586,8 @@ def _comment_html(c, children: dict, path: str) -> str:
     cid, parent, user, body, created, score = c
     replies = "".join(_comment_html(r, children, path) for r in children.get(cid, []))
     return (f"<div class='comment' id='comment-{cid}' data-author='{esc(user)}'>"
-            f"<p class='comment__info'><a class='comment__author' href='/user/{esc(user)}'>{esc(user)}</a> · "
-            f"<span class='comment__score'>{_n(score, 'point')}</span> · {created[:16]}</p>"
-            f"<div class='comment__body'>{esc(body)}</div>"
+            f"<a class='comment__author' href='/user/{esc(user)}'>{esc(user)}</a> · {_n(score, 'point')} · "
+            f"{created[:16]}<div class='comment__body'>{esc(body)}</div>"
             f"<a class='comment__reply' href='{esc(path)}/comment/{cid}'>Reply</a>{replies}</div>")
 
 
@@ -700,7 +708,7 @@ def _user_sidebar(req, u) -> str:
 
 def user_page(req, name, tab=None):
     u = _user(req, name)
-    _canonical(req, u[0], name)
+    _canonical(req, "/user/", u[0], name)
     tab = tab or "overview"
     if tab == "submissions":
         total = req.db.execute("SELECT count(*) FROM submissions WHERE user = ?", (u[0],)).fetchone()[0]
@@ -730,7 +738,7 @@ def user_page(req, name, tab=None):
                 parts.append(
                     f"<div class='comment' id='comment-{cid}' data-author='{esc(u[0])}'>"
                     f"<a href='{esc(post_path(forum, sid, title))}#comment-{cid}'>{esc(title)}</a>"
-                    f" · f/{esc(forum)} · {created[:10]} · {_n(score, 'point')}<br>{esc(body)}</div>")
+                    f" · comment in f/{esc(forum)} · {created[:10]} · {_n(score, 'point')}<br>{esc(body)}</div>")
         items = "".join(parts)
     active = " class='active'"
     tabs = "".join(f"<a href='/user/{esc(u[0])}{suffix}'{active if t == tab else ''}>{label}</a>"
@@ -808,9 +816,10 @@ STYLE = ("<style>.layout{display:flex;gap:16px;align-items:flex-start}.content{f
          "#sidebar{width:290px}header{position:relative}[data-menu=user-menu]{margin-left:auto}#user-menu{right:16px;top:38px}.sortbar{position:relative}#sort-menu{left:0;top:24px}#sidebar section{border:1px solid #ddd;padding:6px 10px;margin-bottom:10px}"
          "#sidebar h2{font-size:15px;margin:4px 0}h1{font-size:20px;margin:6px 0}"
          ".submission,.content>.comment{padding:30px 0 32px;border-bottom:1px solid #eee;color:#555;font-size:13px;"
-         "line-height:2}a.submission__title{font-size:16px}h1.submission__title{font-size:20px}"
-         ".submission__info{margin:2px 0;color:#555;font-size:13px}.comment{margin:8px 0;padding-left:8px;"
-         "border-left:2px solid #ddd}.comment__info{margin:0;font-size:12px;color:#555}.comment__reply{font-size:12px}"
+         "line-height:2}.submission--full{padding:0 0 12px;color:#222;font-size:14px;line-height:1.4}"
+         "a.submission__title{font-size:16px}h1.submission__title{font-size:20px}"
+         ".submission__info{margin:2px 0;color:#555;font-size:13px}.comment{margin:8px 0;padding-left:8px;font-size:12px;color:#555;"
+         "border-left:2px solid #ddd}.comment__body{font-size:14px;color:#222}.comment__reply{font-size:12px}"
          ".vote{display:flex;gap:6px;align-items:center;margin:4px 0}.tabs a{margin-right:12px}.tabs a.active"
          "{font-weight:bold}.sortbar{margin:4px 0 8px}.forum-list li{margin:6px 0}header form{margin:0}</style>")
 
@@ -1291,29 +1300,29 @@ def _t(id, intent, inst, solve, steps, skills, test_only=False):
 
 TEMPLATES = [
     _t(300, 'Who posted the submission "{{title}}" in the {{forum}} forum?', t300, s300, 2, "search, read"),
-    _t(301, 'How many comments does the post "{{title}}" in the {{forum}} forum have?', t301, s301, 4,
+    _t(301, 'How many comments does the post "{{title}}" in the {{forum}} forum have?', t301, s301, 8,
        "forum list, listing pagination, read"),
-    _t(302, "What is the title of the highest-scored post in the {{forum}} forum?", t302, s302, 5,
+    _t(302, "What is the title of the highest-scored post in the {{forum}} forum?", t302, s302, 8,
        "forum list, sort menu (top), read"),
-    _t(303, "Who is the author of the most recent post in the {{forum}} forum?", t303, s303, 5,
+    _t(303, "Who is the author of the most recent post in the {{forum}} forum?", t303, s303, 8,
        "forum list, sort menu (new), read"),
-    _t(304, "How many submissions has the user {{user}} posted in total?", t304, s304, 4,
+    _t(304, "How many submissions has the user {{user}} posted in total?", t304, s304, 10,
        "search a user, user page tab, pagination, count"),
-    _t(305, "Open the {{forum}} forum and sort its posts by {{sort}}.", t305, s305, 5, "forum list, sort menu"),
-    _t(306, "Subscribe to the {{forum}} forum.", t306, s306, 4, "forum list, subscribe form"),
+    _t(305, "Open the {{forum}} forum and sort its posts by {{sort}}.", t305, s305, 6, "forum list, sort menu"),
+    _t(306, "Subscribe to the {{forum}} forum.", t306, s306, 5, "forum list, subscribe form"),
     _t(307, 'Upvote the post "{{title}}" in the {{forum}} forum.', t307, s307, 4, "search, vote form"),
     _t(308, 'Reply to the post "{{title}}" in the {{forum}} forum with the comment "{{text}}".', t308, s308, 5,
        "search, comment form"),
     _t(309, 'Create a new post in the {{forum}} forum with the title "{{title}}".', t309, s309, 5,
        "submit form, dropdown"),
     _t(310, 'Change my bio to "{{bio}}".', t310, s310, 5, "JS user menu, edit form"),
-    _t(311, "Who wrote the highest-scored comment on the highest-scored post of the {{forum}} forum?", t311, s311, 7,
+    _t(311, "Who wrote the highest-scored comment on the highest-scored post of the {{forum}} forum?", t311, s311, 9,
        "forum list, sort menu (top), open post, compare comment scores"),
     _t(312, "In which forum did {{user}} make their most recent submission?", t312, s312, 4,
        "search a user, user page tab, read"),
-    _t(313, "Upvote the highest-scored post in the {{forum}} forum.", t313, s313, 7,
+    _t(313, "Upvote the highest-scored post in the {{forum}} forum.", t313, s313, 10,
        "forum list, sort menu (top), open post, vote form", test_only=True),
     _t(314, 'Reply "{{text}}" to the most recent submission by {{user}}.', t314, s314, 7,
        "search a user, user page tab, open post, comment form", test_only=True),
-    _t(315, "How many subscribers does the {{forum}} forum have?", t315, s315, 3, "forum list pagination, read"),
+    _t(315, "How many subscribers does the {{forum}} forum have?", t315, s315, 4, "forum list pagination, read"),
 ]

@@ -21,8 +21,9 @@ Templates 100-117: product facts (price, SKU, review count, rating, latest revie
 most expensive product of a category (sort), the category's products in a price range (filter,
 url_match), search (url_match), open a product page (url_match), order history questions (spend in a
 month, status / items of the order of a day, total of an order number: pagination), and writes: add
-to cart, write a review, place an order. test_only: add the cheapest product of a category to the
-cart (117 mixes order lookup + review writing).
+to cart, write a review, place an order. test_only (new compositions of trained skills): 114 add the
+cheapest product of a category to the cart (sort + add to cart), 117 review the product bought on a
+day (order history + review form).
 """
 from __future__ import annotations
 
@@ -44,69 +45,153 @@ USER = "emma.lopez@gmail.com"
 SEARCH_PLACEHOLDER = "Search entire store here..."
 
 # ----------------------------------------------------------------------------------------------
-# vocabulary for the generated catalogue: top category -> (brands, adjectives, {sub: (nouns, sizes, price range $)})
+# vocabulary for the generated catalogue:
+#   top category -> (brands, {subcategory: (adjectives, {noun: sizes}, price range in $)})
+# Adjectives and sizes belong to the subcategory and the noun, so names read like real listings
+# ("PureGlow Hydrating Facial Cleanser, 8 fl oz"), never "Ceramic Sheet Set".
 
 CATALOG = {
     "Beauty & Personal Care": (
         ["PureGlow", "Botanic Bay", "Silk & Sage", "DermaVita", "Luxe Lane", "Nature's Veil"],
-        ["Hydrating", "Gentle", "Organic", "Brightening", "Oil-Free", "Fragrance-Free", "Vegan"],
-        {"Skin Care": (["Facial Cleanser", "Moisturizing Cream", "Vitamin C Serum", "Eye Cream", "Sunscreen Lotion", "Exfoliating Scrub"], ["1.7 oz", "4 fl oz", "8 oz", "2 Pack"], (6, 48)),
-         "Hair Care": (["Shampoo", "Conditioner", "Hair Mask", "Leave-In Spray", "Argan Hair Oil", "Dry Shampoo"], ["12 fl oz", "16.9 fl oz", "8 oz", "3 Pack"], (5, 36)),
-         "Makeup": (["Liquid Foundation", "Matte Lipstick", "Volumizing Mascara", "Eyeshadow Palette", "Setting Powder", "Brow Pencil"], ["1 oz", "0.12 oz", "Set of 2", "12 Shades"], (4, 42))}),
+        {"Skin Care": (["Hydrating", "Gentle", "Organic", "Brightening", "Oil-Free", "Fragrance-Free"],
+                       {"Facial Cleanser": ["8 fl oz", "16 fl oz"], "Moisturizing Cream": ["1.7 oz", "3.4 oz"],
+                        "Vitamin C Serum": ["1 fl oz", "2 Pack"], "Eye Cream": ["0.5 oz", "1 oz"],
+                        "Sunscreen Lotion": ["3 fl oz", "6 fl oz"], "Exfoliating Scrub": ["4 oz", "8 oz"]}, (6, 48)),
+         "Hair Care": (["Nourishing", "Volumizing", "Sulfate-Free", "Argan Oil", "Color-Safe", "Repairing"],
+                       {"Shampoo": ["12 fl oz", "16.9 fl oz"], "Conditioner": ["12 fl oz", "16.9 fl oz"],
+                        "Hair Mask": ["8 oz", "2 Pack"], "Leave-In Spray": ["6 fl oz", "8 fl oz"],
+                        "Hair Oil": ["2 fl oz", "3.4 fl oz"], "Dry Shampoo": ["4.3 oz", "2 Pack"]}, (5, 36)),
+         "Makeup": (["Long-Lasting", "Waterproof", "Vegan", "Matte", "Cruelty-Free", "Shimmer"],
+                    {"Liquid Foundation": ["1 fl oz", "Light Beige"], "Lipstick": ["Ruby Red", "Nude Pink"],
+                     "Mascara": ["Black", "Brown-Black"], "Eyeshadow Palette": ["12 Shades", "18 Shades"],
+                     "Setting Powder": ["0.35 oz", "Translucent"], "Brow Pencil": ["Dark Brown", "Taupe"]}, (4, 42))}),
     "Sports & Outdoors": (
         ["TrailPeak", "IronCore", "SwiftRide", "Summit Gear", "Everfit", "BlueRidge"],
-        ["Lightweight", "Adjustable", "Non-Slip", "Heavy-Duty", "Foldable", "Waterproof"],
-        {"Exercise & Fitness": (["Yoga Mat", "Resistance Bands", "Dumbbell Set", "Jump Rope", "Foam Roller", "Kettlebell"], ["6 mm", "5 Pack", "20 lb", "Set of 3"], (9, 140)),
-         "Camping & Hiking": (["Camping Tent", "Sleeping Bag", "Trekking Poles", "Hiking Backpack", "Camp Lantern", "Water Filter"], ["2 Person", "40 L", "1 Pair", "4 Season"], (14, 260)),
-         "Cycling": (["Bike Helmet", "Bike Lock", "Cycling Gloves", "Bike Light Set", "Water Bottle Cage", "Bike Pump"], ["Medium", "Large", "1 Pair", "2 Pack"], (8, 120))}),
+        {"Exercise & Fitness": (["Non-Slip", "Adjustable", "Heavy-Duty", "Lightweight", "Eco-Friendly", "Pro"],
+                                {"Yoga Mat": ["6 mm", "8 mm"], "Resistance Bands": ["Set of 5", "Set of 3"],
+                                 "Dumbbell Set": ["20 lb", "40 lb"], "Jump Rope": ["9 ft", "10 ft"],
+                                 "Foam Roller": ["18 inch", "36 inch"], "Kettlebell": ["15 lb", "25 lb"]}, (9, 140)),
+         "Camping & Hiking": (["Waterproof", "Ultralight", "Insulated", "Foldable", "All-Weather", "Compact"],
+                              {"Camping Tent": ["2 Person", "4 Person"], "Sleeping Bag": ["20 Degree", "Regular"],
+                               "Trekking Poles": ["1 Pair", "Collapsible"], "Hiking Backpack": ["40 L", "55 L"],
+                               "Camp Lantern": ["2 Pack", "1000 Lumens"], "Water Filter": ["Personal", "2 Pack"]}, (14, 260)),
+         "Cycling": (["Lightweight", "Reflective", "Padded", "Rechargeable", "Anti-Theft", "Aero"],
+                     {"Bike Helmet": ["Medium", "Large"], "Bike Lock": ["5 ft Cable", "U-Lock"],
+                      "Cycling Gloves": ["Medium", "Large"], "Bike Light Set": ["USB", "2 Pack"],
+                      "Bottle Cage": ["2 Pack", "Carbon"], "Floor Pump": ["160 PSI", "With Gauge"]}, (8, 120))}),
     "Clothing, Shoes & Jewelry": (
         ["Northway", "Urban Thread", "Cobalt & Co", "Maple Row", "Verona", "Ash & Oak"],
-        ["Classic", "Slim-Fit", "Breathable", "Vintage", "Quilted", "Handmade"],
-        {"Shoes": (["Running Shoes", "Leather Boots", "Canvas Sneakers", "Slip-On Loafers", "Hiking Shoes", "Sandals"], ["Size 8", "Size 9", "Size 10", "Size 11"], (24, 160)),
-         "Outerwear": (["Rain Jacket", "Puffer Vest", "Fleece Hoodie", "Wool Coat", "Denim Jacket", "Windbreaker"], ["Small", "Medium", "Large", "X-Large"], (29, 220)),
-         "Jewelry": (["Silver Necklace", "Hoop Earrings", "Charm Bracelet", "Pearl Studs", "Stacking Ring", "Pendant Chain"], ["18 inch", "Size 7", "1 Pair", "Gift Box"], (12, 180))}),
+        {"Shoes": (["Classic", "Breathable", "Cushioned", "Waterproof", "Lightweight", "Leather"],
+                   {"Running Shoes": ["Size 8", "Size 10"], "Chelsea Boots": ["Size 9", "Size 11"],
+                    "Canvas Sneakers": ["Size 7", "Size 9"], "Loafers": ["Size 8", "Size 10"],
+                    "Hiking Shoes": ["Size 9", "Size 11"], "Slide Sandals": ["Size 7", "Size 10"]}, (24, 160)),
+         "Outerwear": (["Quilted", "Slim-Fit", "Hooded", "Insulated", "Packable", "Vintage"],
+                       {"Rain Jacket": ["Medium", "Large"], "Puffer Vest": ["Small", "Medium"],
+                        "Fleece Hoodie": ["Large", "X-Large"], "Wool Coat": ["Medium", "Large"],
+                        "Denim Jacket": ["Small", "Large"], "Windbreaker": ["Medium", "X-Large"]}, (29, 220)),
+         "Jewelry": (["Sterling Silver", "Gold-Plated", "Handmade", "Minimalist", "Vintage", "Rose Gold"],
+                     {"Necklace": ["18 inch", "Gift Box"], "Hoop Earrings": ["1 Pair", "Small"],
+                      "Charm Bracelet": ["7 inch", "Gift Box"], "Stud Earrings": ["1 Pair", "3 Pairs"],
+                      "Stacking Ring": ["Size 6", "Size 7"], "Pendant": ["Gift Box", "20 inch Chain"]}, (12, 180))}),
     "Home & Kitchen": (
         ["HearthStone", "Casa Verde", "KitchenPro", "Willow & Wren", "Nordhaus", "SunnyNest"],
-        ["Nonstick", "Stainless Steel", "Ceramic", "Cotton", "Space-Saving", "Reusable"],
-        {"Kitchen & Dining": (["Frying Pan", "Chef Knife", "Cutting Board", "Mixing Bowls", "Coffee Grinder", "Tea Kettle"], ["10 inch", "8 inch", "Set of 3", "1.7 L"], (11, 130)),
-         "Bedding": (["Sheet Set", "Duvet Cover", "Pillow Pair", "Weighted Blanket", "Mattress Topper", "Quilt"], ["Queen", "King", "Twin", "Full"], (19, 190)),
-         "Home Decor": (["Wall Clock", "Table Lamp", "Throw Pillow Cover", "Picture Frame", "Scented Candle", "Area Rug"], ["12 inch", "Set of 2", "5x7 ft", "16 oz"], (7, 150))}),
+        {"Kitchen & Dining": (["Nonstick", "Stainless Steel", "Cast Iron", "Bamboo", "Dishwasher-Safe", "Professional"],
+                              {"Frying Pan": ["10 inch", "12 inch"], "Chef Knife": ["8 inch", "6 inch"],
+                               "Cutting Board": ["Set of 3", "Large"], "Mixing Bowls": ["Set of 3", "Set of 5"],
+                               "Saucepan": ["2 qt", "3 qt"], "Tea Kettle": ["1.7 L", "2.5 qt"]}, (11, 130)),
+         "Bedding": (["Cotton", "Microfiber", "Cooling", "Linen", "Hypoallergenic", "Soft"],
+                     {"Sheet Set": ["Queen", "King"], "Duvet Cover": ["Queen", "Full"], "Pillows": ["2 Pack", "Standard"],
+                      "Weighted Blanket": ["15 lb", "20 lb"], "Mattress Topper": ["Queen", "Twin"],
+                      "Quilt Set": ["King", "Full"]}, (19, 190)),
+         "Home Decor": (["Modern", "Rustic", "Boho", "Minimalist", "Farmhouse", "Velvet"],
+                        {"Wall Clock": ["12 inch", "16 inch"], "Table Lamp": ["Set of 2", "19 inch"],
+                         "Throw Pillow Covers": ["18x18 inch", "Set of 4"], "Picture Frame": ["5x7 inch", "8x10 inch"],
+                         "Scented Candle": ["16 oz", "3-Wick"], "Area Rug": ["5x7 ft", "8x10 ft"]}, (7, 150))}),
     "Office Products": (
         ["PaperTrail", "Officio", "InkWell", "DeskMate", "Clearline", "Quillon"],
-        ["Ergonomic", "Refillable", "Heavy-Duty", "Recycled", "Premium", "Compact"],
-        {"Office Supplies": (["Stapler", "Sticky Notes", "File Folders", "Desk Organizer", "Binder Clips", "Label Maker"], ["12 Pack", "100 Count", "Letter Size", "Set of 4"], (3, 60)),
-         "Writing Instruments": (["Gel Pens", "Fountain Pen", "Mechanical Pencils", "Highlighters", "Fine Liners", "Dry Erase Markers"], ["12 Pack", "0.5 mm", "Set of 6", "24 Count"], (4, 55)),
-         "Office Furniture": (["Office Chair", "Standing Desk", "Footrest", "Monitor Stand", "Filing Cabinet", "Bookshelf"], ["Black", "Walnut", "White", "Gray"], (25, 320))}),
+        {"Office Supplies": (["Heavy-Duty", "Recycled", "Assorted Color", "Compact", "Premium", "Magnetic"],
+                             {"Stapler": ["20 Sheet", "Desktop"], "Sticky Notes": ["12 Pads", "24 Pads"],
+                              "File Folders": ["Letter Size", "100 Count"], "Desk Organizer": ["5 Compartment", "Mesh"],
+                              "Binder Clips": ["60 Count", "Assorted Sizes"], "Label Maker": ["With 2 Tapes", "Handheld"]}, (3, 60)),
+         "Writing Instruments": (["Retractable", "Quick-Dry", "Refillable", "Fine Point", "Smooth", "Bold"],
+                                 {"Gel Pens": ["12 Pack", "24 Pack"], "Fountain Pen": ["Medium Nib", "Gift Set"],
+                                  "Mechanical Pencils": ["0.5 mm", "0.7 mm"], "Highlighters": ["6 Pack", "12 Pack"],
+                                  "Fineliner Pens": ["Set of 10", "Set of 24"], "Dry Erase Markers": ["8 Pack", "12 Pack"]}, (4, 55)),
+         "Office Furniture": (["Ergonomic", "Adjustable", "Mesh", "Solid Wood", "Mobile", "Space-Saving"],
+                              {"Office Chair": ["Black", "Gray"], "Standing Desk": ["48 inch", "55 inch"],
+                               "Footrest": ["Black", "Foam"], "Monitor Stand": ["Walnut", "2 Tier"],
+                               "Filing Cabinet": ["3 Drawer", "2 Drawer"], "Bookshelf": ["5 Shelf", "3 Shelf"]}, (25, 320))}),
     "Tools & Home Improvement": (
         ["BoltMaster", "Craftline", "Torque & Co", "HandyHaus", "VoltEdge", "Forgewell"],
-        ["Cordless", "Heavy-Duty", "Magnetic", "Compact", "Industrial", "Rechargeable"],
-        {"Power Tools": (["Drill Driver", "Circular Saw", "Orbital Sander", "Impact Driver", "Jigsaw", "Heat Gun"], ["20V", "12V", "Kit", "1500W"], (39, 280)),
-         "Hand Tools": (["Screwdriver Set", "Claw Hammer", "Tape Measure", "Socket Set", "Utility Knife", "Pliers Set"], ["25 ft", "16 oz", "40 Piece", "3 Piece"], (7, 90)),
-         "Lighting": (["LED Bulbs", "Work Light", "Flashlight", "Motion Sensor Light", "String Lights", "Under Cabinet Light"], ["4 Pack", "60W Equivalent", "1000 Lumens", "33 ft"], (8, 75))}),
+        {"Power Tools": (["Cordless", "Brushless", "Compact", "Variable Speed", "Heavy-Duty", "Corded"],
+                         {"Drill Driver": ["20V Kit", "12V"], "Circular Saw": ["7-1/4 inch", "20V"],
+                          "Orbital Sander": ["5 inch", "Variable Speed"], "Impact Driver": ["20V", "Tool Only"],
+                          "Jigsaw": ["6.5 Amp", "20V"], "Heat Gun": ["1500W", "Dual Temperature"]}, (39, 280)),
+         "Hand Tools": (["Magnetic", "Professional", "Chrome Vanadium", "Non-Slip", "Heavy-Duty", "Precision"],
+                        {"Screwdriver Set": ["32 Piece", "12 Piece"], "Claw Hammer": ["16 oz", "20 oz"],
+                         "Tape Measure": ["25 ft", "16 ft"], "Socket Set": ["40 Piece", "108 Piece"],
+                         "Utility Knife": ["2 Pack", "Folding"], "Pliers Set": ["3 Piece", "5 Piece"]}, (7, 90)),
+         "Lighting": (["Dimmable", "Energy-Saving", "Rechargeable", "Warm White", "Motion-Activated", "Waterproof"],
+                      {"LED Bulbs": ["4 Pack", "60W Equivalent"], "Work Light": ["2000 Lumens", "Portable"],
+                       "Flashlight": ["2 Pack", "1000 Lumens"], "Security Light": ["Outdoor", "2 Pack"],
+                       "String Lights": ["33 ft", "100 ft"], "Under Cabinet Lights": ["3 Pack", "12 inch"]}, (8, 75))}),
     "Health & Household": (
         ["VitaLeaf", "CleanCrest", "WellSpring", "Medix", "FreshHaven", "Daily Balance"],
-        ["Natural", "Extra Strength", "Unscented", "Sugar-Free", "Plant-Based", "Travel Size"],
-        {"Vitamins & Supplements": (["Vitamin D3 Gummies", "Fish Oil Softgels", "Multivitamin Tablets", "Magnesium Capsules", "Probiotic Capsules", "Melatonin Gummies"], ["60 Count", "90 Count", "120 Count", "2 Pack"], (7, 45)),
-         "Household Supplies": (["Dish Soap", "Laundry Detergent", "Paper Towels", "Trash Bags", "All-Purpose Cleaner", "Sponges"], ["24 fl oz", "64 Loads", "6 Rolls", "50 Count"], (4, 38)),
-         "Medical Supplies": (["Digital Thermometer", "Blood Pressure Monitor", "First Aid Kit", "Heating Pad", "Pulse Oximeter", "Knee Brace"], ["1 Count", "100 Piece", "Large", "Adjustable"], (9, 85))}),
+        {"Vitamins & Supplements": (["Extra Strength", "Sugar-Free", "Plant-Based", "Natural", "High Potency", "Vegan"],
+                                    {"Vitamin D3 Gummies": ["60 Count", "120 Count"], "Fish Oil Softgels": ["90 Count", "180 Count"],
+                                     "Multivitamin Tablets": ["100 Count", "200 Count"], "Magnesium Capsules": ["60 Count", "120 Count"],
+                                     "Probiotic Capsules": ["30 Count", "60 Count"], "Melatonin Gummies": ["60 Count", "2 Pack"]}, (7, 45)),
+         "Household Supplies": (["Unscented", "Lemon", "Heavy-Duty", "Eco-Friendly", "Lavender", "Ultra"],
+                                {"Dish Soap": ["24 fl oz", "3 Pack"], "Laundry Detergent": ["64 Loads", "100 fl oz"],
+                                 "Paper Towels": ["6 Rolls", "12 Rolls"], "Trash Bags": ["13 Gallon, 90 Count", "30 Gallon, 50 Count"],
+                                 "All-Purpose Cleaner": ["32 fl oz", "2 Pack"], "Sponges": ["6 Pack", "12 Pack"]}, (4, 38)),
+         "Medical Supplies": (["Digital", "Reusable", "Adjustable", "Portable", "Professional", "Compact"],
+                              {"Thermometer": ["Oral", "Forehead"], "Blood Pressure Monitor": ["Upper Arm", "Wrist"],
+                               "First Aid Kit": ["100 Piece", "250 Piece"], "Heating Pad": ["12x24 inch", "XL"],
+                               "Pulse Oximeter": ["Fingertip", "With Lanyard"], "Knee Brace": ["Medium", "Large"]}, (9, 85))}),
     "Electronics": (
         ["Sonix", "Voltra", "ClearView", "Nexa", "AudioPeak", "Pixelon"],
-        ["Wireless", "Noise-Cancelling", "Portable", "4K", "Bluetooth", "Ultra-Slim"],
-        {"Headphones & Audio": (["Over-Ear Headphones", "Earbuds", "Bluetooth Speaker", "Soundbar", "Studio Microphone", "Headphone Stand"], ["Black", "White", "Blue", "2nd Gen"], (18, 300)),
-         "Computer Accessories": (["Keyboard", "Mouse", "USB-C Hub", "Laptop Stand", "Webcam", "External SSD"], ["1 TB", "7-in-1", "1080p", "Full Size"], (12, 160)),
-         "Cameras": (["Action Camera", "Security Camera", "Camera Tripod", "Dash Cam", "Ring Light", "Camera Bag"], ["60 inch", "2 Pack", "10 inch", "Medium"], (19, 350))}),
+        {"Headphones & Audio": (["Wireless", "Noise-Cancelling", "Bluetooth", "Portable", "Studio", "Waterproof"],
+                                {"Over-Ear Headphones": ["Black", "Silver"], "Earbuds": ["White", "Black"],
+                                 "Speaker": ["20W", "Mini"], "Soundbar": ["2.1 Channel", "32 inch"],
+                                 "USB Microphone": ["Cardioid", "With Stand"], "Headphone Stand": ["Aluminum", "Dual"]}, (18, 300)),
+         "Computer Accessories": (["Wireless", "Ergonomic", "Mechanical", "USB-C", "Backlit", "Ultra-Slim"],
+                                  {"Keyboard": ["Full Size", "Compact"], "Mouse": ["Silent Click", "Rechargeable"],
+                                   "Hub": ["7-in-1", "4 Port"], "Laptop Stand": ["Adjustable", "Aluminum"],
+                                   "Webcam": ["1080p", "4K"], "External SSD": ["1 TB", "500 GB"]}, (12, 160)),
+         "Cameras": (["4K", "Wide-Angle", "Night Vision", "Compact", "Waterproof", "Professional"],
+                     {"Action Camera": ["With Case", "64 GB"], "Security Camera": ["2 Pack", "Outdoor"],
+                      "Camera Tripod": ["60 inch", "Travel"], "Dash Cam": ["Front and Rear", "1080p"],
+                      "Ring Light": ["10 inch", "18 inch"], "Camera Bag": ["Medium", "Sling"]}, (19, 350))}),
     "Cell Phones & Accessories": (
         ["ArmorShell", "ChargeUp", "Glasswise", "Mobilix", "Zentek", "Cellora"],
-        ["Shockproof", "Fast-Charging", "Tempered Glass", "Magnetic", "Slim", "Braided"],
-        {"Cases": (["Phone Case", "Wallet Case", "Clear Case", "Rugged Case", "Silicone Case", "Folio Case"], ["iPhone 14", "Galaxy S23", "Pixel 7", "iPhone 13"], (7, 45)),
-         "Chargers & Cables": (["Wall Charger", "USB-C Cable", "Wireless Charging Pad", "Car Charger", "Power Bank", "Lightning Cable"], ["6 ft", "20W", "10000mAh", "3 Pack"], (6, 60)),
-         "Screen Protectors": (["Screen Protector", "Privacy Screen Protector", "Camera Lens Protector", "Matte Screen Film", "Anti-Glare Protector", "Watch Screen Protector"], ["2 Pack", "3 Pack", "iPhone 14", "Galaxy S23"], (5, 25))}),
+        {"Cases": (["Shockproof", "Slim", "Clear", "Magnetic", "Rugged", "Leather"],
+                   {"Phone Case": ["iPhone 14", "Galaxy S23"], "Wallet Case": ["iPhone 13", "Pixel 7"],
+                    "Bumper Case": ["iPhone 14", "Galaxy S22"], "Folio Case": ["Galaxy S23", "iPhone 13"],
+                    "Silicone Case": ["Pixel 7", "iPhone 14"], "Kickstand Case": ["Galaxy S23", "Pixel 7"]}, (7, 45)),
+         "Chargers & Cables": (["Fast-Charging", "Braided", "Dual Port", "Compact", "Magnetic", "Heavy-Duty"],
+                               {"Wall Charger": ["20W", "65W"], "USB-C Cable": ["6 ft", "3 Pack"],
+                                "Wireless Charging Pad": ["15W", "2-in-1"], "Car Charger": ["36W", "Dual USB"],
+                                "Power Bank": ["10000mAh", "20000mAh"], "Lightning Cable": ["3 ft", "2 Pack"]}, (6, 60)),
+         "Screen Protectors": (["Tempered Glass", "Privacy", "Anti-Glare", "Bubble-Free", "Matte", "Scratch-Resistant"],
+                               {"Screen Protector": ["iPhone 14, 2 Pack", "Galaxy S23, 3 Pack"],
+                                "Camera Lens Protector": ["iPhone 14", "3 Pack"], "Tablet Screen Protector": ["iPad 10.9 inch", "2 Pack"],
+                                "Watch Screen Protector": ["45 mm", "6 Pack"], "Screen Film": ["Pixel 7", "2 Pack"],
+                                "Protector Kit": ["iPhone 13", "With Installation Frame"]}, (5, 25))}),
     "Grocery & Gourmet Food": (
         ["Elmwood Farms", "Golden Harvest", "Blue Hill Pantry", "Sweet Meadow", "Casa Oliva", "Nutri Snack Co"],
-        ["Organic", "Gluten-Free", "Roasted", "Sea Salt", "Unsweetened", "Dark Chocolate"],
-        {"Beverages": (["Green Tea", "Cold Brew Coffee", "Sparkling Water", "Herbal Tea", "Coconut Water", "Ground Coffee"], ["16 oz Pouch", "Pack of 12", "20 Count", "12 oz Bag"], (4, 32)),
-         "Snacks": (["Trail Mix", "Almonds", "Protein Bars", "Popcorn", "Rice Crackers", "Granola Bites"], ["Pack of 6", "16 oz", "12 Count", "8 oz Bag"], (3, 28)),
-         "Pantry Staples": (["Olive Oil", "Pasta Sauce", "Honey", "Peanut Butter", "Basmati Rice", "Maple Syrup"], ["16.9 fl oz", "24 oz Jar", "2 lb Bag", "12 oz"], (3, 30))}),
+        {"Beverages": (["Organic", "Decaf", "Unsweetened", "Caffeine-Free", "Medium Roast", "Sparkling"],
+                       {"Green Tea": ["20 Tea Bags", "16 oz Pouch"], "Cold Brew Coffee": ["32 fl oz", "Pack of 4"],
+                        "Mineral Water": ["Pack of 12", "Pack of 24"], "Herbal Tea": ["20 Tea Bags", "Pack of 3"],
+                        "Coconut Water": ["Pack of 12", "33.8 fl oz"], "Ground Coffee": ["12 oz Bag", "2 lb Bag"]}, (4, 32)),
+         "Snacks": (["Roasted", "Sea Salt", "Gluten-Free", "Dark Chocolate", "Honey", "Low Sugar"],
+                    {"Trail Mix": ["Pack of 6", "26 oz"], "Almonds": ["16 oz", "3 lb Bag"], "Protein Bars": ["12 Count", "24 Count"],
+                     "Popcorn": ["Pack of 12", "8 oz Bag"], "Rice Crackers": ["Pack of 6", "3.5 oz"],
+                     "Granola Bites": ["Pack of 8", "12 oz"]}, (3, 28)),
+         "Pantry Staples": (["Organic", "Extra Virgin", "Raw", "Creamy", "Whole Grain", "Pure"],
+                            {"Olive Oil": ["16.9 fl oz", "1 L"], "Pasta Sauce": ["24 oz Jar", "Pack of 3"],
+                             "Honey": ["12 oz", "32 oz"], "Peanut Butter": ["16 oz", "2 Pack"],
+                             "Basmati Rice": ["2 lb Bag", "10 lb Bag"], "Maple Syrup": ["12 fl oz", "32 fl oz"]}, (3, 30))}),
 }
 
 FEATURES = ["Backed by a 1-year warranty.", "Ships in recyclable packaging.", "A customer favorite since 2019.",
@@ -179,8 +264,13 @@ def order_number(order_id: int) -> str:
     return f"{order_id:09d}"
 
 
+def fmt_rating(avg: float) -> str:
+    """One rounding everywhere (half up): an average of 3.25 is 3.3 on every page and in every answer."""
+    return f"{round(avg + 1e-9, 1):.1f}"
+
+
 def rating_text(avg: float | None) -> str:
-    return "No ratings yet" if avg is None else f"{avg:.1f} out of 5"
+    return "No ratings yet" if avg is None else f"{fmt_rating(avg)} out of 5"
 
 
 def bucket_label(lo: int, hi: int | None) -> str:
@@ -223,7 +313,7 @@ def build(db: sqlite3.Connection, seed: int) -> None:
     for i, top in enumerate(tops, 1):
         db.execute("INSERT INTO categories VALUES (?,?,?,NULL)", (i, top, slugify(top)))
     sub_rows, cid = [], len(tops)
-    for i, (top, (_, _, subs)) in enumerate(CATALOG.items(), 1):
+    for i, (top, (_, subs)) in enumerate(CATALOG.items(), 1):
         for sub in subs:
             cid += 1
             db.execute("INSERT INTO categories VALUES (?,?,?,?)", (cid, sub, f"{slugify(top)}/{slugify(sub)}", i))
@@ -232,11 +322,12 @@ def build(db: sqlite3.Connection, seed: int) -> None:
     # products: 8 per subcategory; ids shuffled so "Position" order says nothing about price or name
     products, names, skus = [], set(), set()
     for cid, top, sub in sub_rows:
-        brands, adjs, subs = CATALOG[top]
-        nouns, sizes, (lo, hi) = subs[sub]
+        brands, subs = CATALOG[top]
+        adjs, nouns, (lo, hi) = subs[sub]
         made = 0
         while made < 8:
-            name = f"{rng.choice(brands)} {rng.choice(adjs)} {rng.choice(nouns)}, {rng.choice(sizes)}"
+            brand, noun = rng.choice(brands), rng.choice(sorted(nouns))
+            name = f"{brand} {rng.choice(adjs)} {noun}, {rng.choice(nouns[noun])}"
             if name in names:
                 continue
             names.add(name)
@@ -244,8 +335,6 @@ def build(db: sqlite3.Connection, seed: int) -> None:
             if sku in skus:
                 continue
             skus.add(sku)
-            brand = next(b for b in brands if name.startswith(b + " "))
-            noun = next(n for n in nouns if f" {n}, " in name)
             desc = f"{noun} by {brand}. {FEATURES[len(products) % len(FEATURES)]}"
             products.append([sku, name, slugify(name), cid, _price(rng, lo, hi), desc])
             made += 1
@@ -315,7 +404,7 @@ def category_ids(db, cat_id: int) -> list[int]:
 
 def product_stats(db, pid: int) -> tuple[float | None, int]:
     avg, n = db.execute("SELECT AVG(rating), COUNT(*) FROM reviews WHERE product_id=?", (pid,)).fetchone()
-    return (None if avg is None else round(avg + 1e-9, 1)), n
+    return avg, n
 
 
 def cart_rows(db, user: str):
@@ -352,18 +441,19 @@ def chrome(req, title: str, body: str) -> str:
     account = "<a href='/customer/account/'>My Account</a> <a href='/logout'>Sign Out</a>" if user else "<a href='/login'>Sign In</a>"
     header = (
         "<header><a class='brand' href='/'>One Stop Market</a>"
-        # dropdowns: absolutely positioned at their static place, so they need no wrapper element
         "<button type='button' data-menu='catmenu'>Categories</button>"
         f"<div class='menu-items' id='catmenu'>{cats}</div>"
         "<form action='/catalogsearch/result/' method='get' class='inline'>"
         f"<input name='q' type='text' placeholder='{SEARCH_PLACEHOLDER}' value='{esc(q[:200])}'>"
-        "<button>Search</button></form>"  # no type=submit: env.py logs in by clicking the page's first button[type=submit]
+        "<button type='submit'>Search</button></form>"
         f"<button type='button' data-menu='minicart'>{esc(cart)}</button>"
         "<div class='menu-items' id='minicart' data-async='/checkout/cart/mini/'></div>"
         f"{account}</header>"
     )
+    # the dropdowns open just below the header (the header is a flex box: their static place is its corner)
     extra = ("<style>.cols{display:flex;gap:24px}.cols aside{width:200px}.cols ul,.cols ol{margin:4px 0;padding-left:18px}"
-             ".price{font-size:20px;font-weight:bold}</style>")
+             ".price{font-size:20px;font-weight:bold}header{position:relative}header .menu-items{top:42px}"
+             "#minicart{right:16px;min-width:260px}</style>")
     return document(f"{title} - One Stop Market", extra + header, body)
 
 
@@ -437,7 +527,7 @@ def product_list(req, where: str, args: tuple, heading: str, sidebar_top: str, h
                f"<label>Sort By <select name='product_list_order' title='Sort By' onchange='this.form.submit()'>{options}</select></label></form>")
     items = "".join(
         f"<li><a href='/{esc(slug)}.html'>{esc(name)}</a> {money(price_c)} · "
-        f"{'no reviews' if n == 0 else f'{avg:.1f}/5 ({n} reviews)'}</li>"
+        f"{'no reviews' if n == 0 else f'{fmt_rating(avg)}/5 ({n} reviews)'}</li>"
         for _, name, slug, price_c, avg, n in rows)
     body = (f"<h1>{heading}</h1>{now}<div class='cols'>{aside}<section>{toolbar}<ol class='products'>{items}</ol>"
             f"{pages}</section></div>")
@@ -855,9 +945,9 @@ def open_product(obs, name: str):
 
 
 def open_category(obs, nav: list):
-    """Open a top category from the header's Categories menu, then a subcategory from the sidebar."""
-    if not obs.find_all(text=nav[0], tag="a"):
-        obs = yield from O.click(obs, text="Categories", tag="button")
+    """Open a top category from the header's Categories menu (a data-menu dropdown shown by a
+    script: its links come first in the page once open), then a subcategory from the sidebar."""
+    obs = yield from O.click(obs, text="Categories", tag="button")
     obs = yield from O.click(obs, text=nav[0], tag="a")
     if len(nav) > 1:
         obs = yield from O.click(obs, text=nav[1], tag="a")
@@ -1024,8 +1114,8 @@ def inst_rating(db, split):
     for pid, name, *_ in _products(db, split):
         avg, n = product_stats(db, pid)
         if n:
-            out.append({"values": {"product": name}, "start_url": H, "eval": _string("must_include", [f"{avg:.1f}"]),
-                        "oracle": {"product": name, "answer": f"{avg:.1f}", "note": f"the rating is {rating_text(avg)}"}})
+            out.append({"values": {"product": name}, "start_url": H, "eval": _string("must_include", [fmt_rating(avg)]),
+                        "oracle": {"product": name, "answer": fmt_rating(avg), "note": f"the rating is {rating_text(avg)}"}})
     return out
 
 
@@ -1033,7 +1123,7 @@ def inst_latest_reviewer(db, split):
     out = []
     for pid, name, *_ in _products(db, split):
         rows = db.execute("SELECT nickname, created FROM reviews WHERE product_id=? ORDER BY created DESC, id DESC", (pid,)).fetchall()
-        if len(rows) >= 2:
+        if len(rows) >= 2 and rows[0][1] != rows[1][1]:   # a strictly newest review
             nick, created = rows[0]
             out.append({"values": {"product": name}, "start_url": H, "eval": _string("must_include", [nick]),
                         "oracle": {"product": name, "answer": nick, "scroll": True,
@@ -1055,7 +1145,7 @@ def inst_category_extreme(db, split):
 
 def inst_search(db, split):
     """Search keywords: the product nouns (lowercase), each matching at least one product."""
-    nouns = sorted({n for _, _, subs in CATALOG.values() for nouns, _, _ in subs.values() for n in nouns})
+    nouns = sorted({n for _, subs in CATALOG.values() for _, nouns, _ in subs.values() for n in nouns})
     out = []
     for noun in nouns:
         kw = noun.lower()
@@ -1257,7 +1347,7 @@ TEMPLATES = [
     T(104, "Who wrote the most recent review of {{product}}? Give the reviewer's nickname.", inst_latest_reviewer,
       solve_product_fact, 4, "search, scroll, compare review dates"),
     T(105, "What is the name of the {{which}} product in the {{category}} category?", inst_category_extreme,
-      solve_category_extreme, 4, "category menu, sort select"),
+      solve_category_extreme, 5, "category menu, sort select"),
     T(106, "How much did I spend on orders placed in {{month}}? Do not count canceled orders.", inst_month_spend,
       solve_month_spend, 4, "account, order history pagination, arithmetic"),
     T(107, "What is the status of the order I placed on {{date}}?", inst_order_status, solve_order_row, 3,
@@ -1273,9 +1363,9 @@ TEMPLATES = [
     T(113, "Buy {{qty}} of {{product}} and place the order with my default shipping address. The order must contain only this product.",
       inst_place_order, solve_place_order, 9, "add to cart, remove cart items, checkout"),
     T(114, "Add {{qty}} of the cheapest product in the {{category}} category to my shopping cart.", inst_cheapest_to_cart,
-      solve_add_to_cart, 7, "category menu, sort select, add to cart", test_only=True),
+      solve_add_to_cart, 8, "category menu, sort select, add to cart", test_only=True),
     T(115, "Show me the products in the {{category}} category that {{price_range}}.", inst_price_filter,
-      solve_price_filter, 3, "category menu, price filter"),
+      solve_price_filter, 5, "category menu, price filter"),
     T(116, "What was the order total of my order #{{number}}?", inst_order_total, solve_order_row, 3,
       "order history pagination"),
     T(117, "Write a review of the product I bought on {{date}}: rate it {{stars}}, with the summary \"{{title}}\" and the text \"{{text}}\".",

@@ -172,3 +172,26 @@ def test_templates_split_and_counts():
                 if "string_match" in ev["eval_types"]:
                     ra = ev["reference_answers"]
                     assert all(str(x).strip() for x in ra.get("must_include", [ra.get("exact_match")]))
+
+
+def test_write_tasks_do_not_hold_at_the_start():
+    """An agent that does nothing must score 0: checked on the pristine data for the write templates."""
+    conn = db()
+    cart = {(sku, qty) for sku, qty in conn.execute(
+        "SELECT p.sku, c.qty FROM cart_items c JOIN products p ON p.id=c.product_id")}
+    next_id = conn.execute("SELECT MAX(id) + 1 FROM orders").fetchone()[0]
+    for t in shopping.TEMPLATES:
+        for split in ("train", "test"):
+            for spec in t.instances(conn, split):
+                for target in spec["eval"].get("program_html", []):
+                    must = target["required_contents"].get("must_include", [])
+                    if "shopping-cart-table" in target["locator"]:
+                        sku, qty = must[0].strip("|").split(":")
+                        assert (sku, int(qty)) not in cart
+                    elif "customer-reviews" in target["locator"]:
+                        slug = target["url"].split("/")[-1][:-5]
+                        newest = conn.execute("SELECT r.title FROM reviews r JOIN products p ON p.id=r.product_id "
+                                              "WHERE p.slug=? ORDER BY created DESC, r.id DESC", (slug,)).fetchone()
+                        assert newest is None or newest[0] != must[0]
+                    else:
+                        assert target["url"].endswith(f"/order_id/{next_id}/")
