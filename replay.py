@@ -59,17 +59,19 @@ class ReplayBuffer:
     def __len__(self):
         return len(self.steps)
 
-    def load(self) -> "ReplayBuffer":
-        """(Re)read the file. A line that does not parse (a write cut by a crash) is skipped."""
-        self.steps = []
+    def _trajectories(self):
+        """The stored trajectories; a line that does not parse (a write cut by a crash) is skipped."""
         if self.path.exists():
             with open(self.path, encoding="utf-8") as f:
                 for line in f:
                     try:
-                        traj = json.loads(line)
+                        yield json.loads(line)
                     except json.JSONDecodeError:
                         continue
-                    self.steps += traj["steps"]
+
+    def load(self) -> "ReplayBuffer":
+        """(Re)read the file."""
+        self.steps = [s for traj in self._trajectories() for s in traj["steps"]]
         return self
 
     def _append(self, record: dict) -> None:
@@ -93,18 +95,10 @@ class ReplayBuffer:
         the resumed run plays again); rewrites the file atomically. Returns how many steps went."""
         if not self.path.exists():
             return 0
-        kept, dropped = [], 0
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    traj = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if traj["phase"] > phase:
-                    dropped += len(traj["steps"])
-                else:
-                    kept.append(json.dumps(traj, ensure_ascii=False) + "\n")
-        if dropped or len(kept) != sum(1 for _ in open(self.path, encoding="utf-8")):
+        trajs = list(self._trajectories())
+        kept = [json.dumps(t, ensure_ascii=False) + "\n" for t in trajs if t["phase"] <= phase]
+        dropped = sum(len(t["steps"]) for t in trajs if t["phase"] > phase)
+        if dropped:
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text("".join(kept), encoding="utf-8")
             os.replace(tmp, self.path)

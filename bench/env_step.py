@@ -22,7 +22,12 @@ WebRL id (`data-webrl-id`, left in the page by the last observation), BrowserGym
 selector itself for the floor. Lookups and the check that the click reached the expected page are
 not timed. Rounds are interleaved: in each round every way runs one cycle of the same site, in a
 rotating order, so the machine's noise hits all three alike; the first round is a warm-up. The
-figures are medians over all timed steps (wall time seen by the caller of the step).
+figures are medians over the timed steps that reached their expected page (wall time seen by the
+caller of the step; failed steps are counted apart and the rest of that cycle is skipped). Ratios are
+given as a ratio of medians and as the median of per-step ratios (same round, same click). Our
+step is also split into parts by timers wrapped around Pool._act / _settle / _observe (this
+instance only; env.py is untouched): the click, click to the page's load event, load to settled,
+the settle at the start of the observation, and the observation script.
 
 Pool throughput: `Pool(n)` for n in --slots, each slot running the same click cycle on its own
 miniarena instance (slots alternate between the sites), all slots stepped together by
@@ -151,6 +156,7 @@ class Arena:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 state = f"exited with {self.proc.poll()}" if self.proc.poll() is not None else "no URLs within 180 s"
                 self.proc.kill()
+                self.tokpath.unlink(missing_ok=True)
                 self.err.seek(0)
                 raise RuntimeError(f"`python -m miniarena serve` {state} (got {self.urls}); "
                                    f"its stderr ends with:\n{self.err.read()[-1500:]}")

@@ -1614,7 +1614,7 @@ TEMPLATES = [
        "find a project; fill and submit a form with a dropdown"),
     _t(408, "Add {{username}} to the {{project}} project as a {{role}}", _i408, _s408, 8,
        "find a project; open Members; fill the invite form"),
-    _t(409, 'Close the issue "{{title}}" in the {{project}} project', _i409, _s409, 8,
+    _t(409, 'Close the issue "{{title}}" in the {{project}} project', _i409, _s409, 9,
        "find a project; search issues; press a button"),
     _t(410, 'Post the comment "{{comment}}" on the issue "{{title}}" in the {{project}} project', _i410, _s410, 10,
        "find a project; search issues; write a comment"),

@@ -54,7 +54,7 @@ def dump(db: sqlite3.Connection) -> list:
 
 def test_every_site_serves_its_home_page_and_login(arena):
     for site in SITE_NAMES:
-        path = urllib.parse.urlsplit(arena.urls[site]).path or "/"
+        path = urllib.parse.urlsplit(arena.urls[site]).path.rstrip("/") + "/"
         status, html = request(arena, site, path)
         assert status == 200 and "<title>" in html, site
     status, html = request(arena, "gitlab", "/", login=False)  # logged out: the login page

@@ -1,5 +1,4 @@
 """Fast HTTP-level tests of the shopping site (no browser): data, pages, writes, bad input, tasks."""
-import http.cookiejar
 import re
 import sqlite3
 import threading
