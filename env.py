@@ -755,14 +755,14 @@ SETTLE_INIT_JS = r"""
 """
 
 SETTLE_JS = r"""
-([quiet, cap]) => new Promise(resolve => {
+([quiet, cap, minwait]) => new Promise(resolve => {
   const W = window.__webrl, t0 = performance.now();
   const st = W ? W.st : window.setTimeout.bind(window);
   (function check() {
     const now = performance.now();
     // quiet also counts from the call: work an action has queued (a form submit on Enter) gets a
     // turn to start before the page is declared idle
-    const idle = document.readyState === 'complete' && now - t0 >= quiet &&
+    const idle = document.readyState === 'complete' && now - t0 >= minwait &&
                  (!W || (W.pending() === 0 && !W.leaving() && now - W.last() >= quiet));
     if (idle || now - t0 > cap) resolve(W ? W.opened() : 0); else st(check, 5);
   })();
@@ -779,7 +779,7 @@ async def settle(page, quiet_ms: int = 20, cap_ms: int = 3000, nav=None, nav_tim
     pending and no DOM change for `quiet_ms` (at most `cap_ms` of script activity per document).
     A navigation still loading after `nav_timeout_s` raises PageHung. Returns how many tabs the
     document has asked to open so far."""
-    opened = 0
+    opened, minwait = 0, quiet_ms
     for _ in range(6):
         if nav is not None and nav.loading:
             left = nav_timeout_s - (time.monotonic() - nav.started)
@@ -789,7 +789,8 @@ async def settle(page, quiet_ms: int = 20, cap_ms: int = 3000, nav=None, nav_tim
                 raise PageHung(f"the page did not finish loading within {nav_timeout_s:g}s") from None
         if nav is not None:
             nav.began.clear()
-        idle = asyncio.ensure_future(page.evaluate(SETTLE_JS, [quiet_ms, cap_ms]))
+        idle = asyncio.ensure_future(page.evaluate(SETTLE_JS, [quiet_ms, cap_ms, minwait]))
+        minwait = 0  # a document that replaced the first one has nothing the action queued
         idle.add_done_callback(lambda f: f.cancelled() or f.exception())  # never an unretrieved error
         waits = {idle} | ({asyncio.ensure_future(nav.began.wait())} if nav is not None else set())
         done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -1143,8 +1144,9 @@ class Pool:
         L = self.limits
         return await settle(page, L.settle_quiet_ms, L.settle_cap_ms, slot.navs.get(id(page)), L.nav_timeout_s)
 
-    async def _observe(self, slot: Slot) -> Obs:
-        await self._settle(slot, slot.page)
+    async def _observe(self, slot: Slot, settled: bool = False) -> Obs:
+        if not settled:
+            await self._settle(slot, slot.page)
         for attempt in range(3):
             try:
                 r = await slot.page.evaluate(OBSERVE_JS)
@@ -1230,8 +1232,8 @@ class Pool:
             else:
                 nblocked = len(slot.blocked)
                 try:
-                    await asyncio.wait_for(self._act(slot, action), self.limits.step_timeout_s)
-                    await asyncio.wait_for(self._observe(slot), self.limits.step_timeout_s)
+                    settled = await asyncio.wait_for(self._act(slot, action), self.limits.step_timeout_s)
+                    await asyncio.wait_for(self._observe(slot, settled), self.limits.step_timeout_s)
                 except ImpossibleAction as e:
                     info["error"] = f"impossible: {e}"
                 except PageHung as e:
@@ -1392,6 +1394,8 @@ class Pool:
         if slot.popups and k != "Switch Tab":  # a click opened a tab: follow it, like WebRL's env
             slot.tab = slot.popups[-1]
             await slot.page.bring_to_front()
+            return False
+        return k in ("Click", "Press Enter", "Search")  # these were settled above
 
 
 class ImpossibleAction(Exception):

@@ -56,11 +56,12 @@ import hashlib
 import json
 import os
 import platform
-import select
+import queue
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -134,6 +135,18 @@ def task_config(site: str) -> dict:
 # the miniarena
 
 
+def line_reader(stream) -> queue.Queue:
+    """The lines of a child's stdout, read by a thread (select() would miss lines already buffered)."""
+    q: queue.Queue = queue.Queue()
+
+    def run():
+        for line in stream:
+            q.put(line)
+        q.put("")  # end of stream
+    threading.Thread(target=run, daemon=True).start()
+    return q
+
+
 class Arena:
     """MiniArena in a child process (default) or in this one. .urls: SITE -> base URL."""
 
@@ -151,6 +164,7 @@ class Arena:
         self.proc = subprocess.Popen([sys.executable, "-m", "miniarena", "serve", "--token-file", str(self.tokpath)],
                                      cwd=ROOT, stdout=subprocess.PIPE, stderr=self.err, text=True)
         self.urls = {}
+        lines = line_reader(self.proc.stdout)
         deadline = time.monotonic() + 180
         while len(self.urls) < 5:
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -160,12 +174,13 @@ class Arena:
                 self.err.seek(0)
                 raise RuntimeError(f"`python -m miniarena serve` {state} (got {self.urls}); "
                                    f"its stderr ends with:\n{self.err.read()[-1500:]}")
-            r, _, _ = select.select([self.proc.stdout], [], [], 1.0)
-            if r:
-                line = self.proc.stdout.readline().strip()
-                if "=" in line:
-                    k, v = line.split("=", 1)
-                    self.urls[k] = v
+            try:
+                line = lines.get(timeout=1.0).strip()
+            except queue.Empty:
+                continue
+            if "=" in line:
+                k, v = line.split("=", 1)
+                self.urls[k] = v
         while not self.tokpath.read_text().strip():
             time.sleep(0.05)
         self.token = self.tokpath.read_text().strip()
@@ -345,6 +360,7 @@ class BrowserGym:
         self.log = tempfile.NamedTemporaryFile(prefix="browsergym-worker-", suffix=".log", delete=False)
         self.proc = subprocess.Popen([str(py), str(WORKER)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.log, text=True, bufsize=1)
+        self.lines = line_reader(self.proc.stdout)
         self._send({"chromium": exe, "args": args, "start_url": arena.start_url(first_site), "slow_mo": slow_mo,
                     "pre_observation_delay": delay})
         r = self._recv(300)
@@ -357,8 +373,10 @@ class BrowserGym:
         self.proc.stdin.flush()
 
     def _recv(self, timeout: float) -> dict:
-        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if r else ""
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            line = ""
         if not line:
             self.log.flush()
             tail = Path(self.log.name).read_text(errors="replace")[-2000:]

@@ -1079,8 +1079,7 @@ def order_filter_values(db, split, min_count=1):
     for d in months():
         a, b = d, month_end(d)
         for code, label in STATUS_LABEL.items():
-            key = f"{label.lower()} {d:%b %Y}"
-            if split_of("order_filter", key) != split:
+            if split_of("period", f"{d:%b %Y}") != split:   # the month is the entity, as in template 200
                 continue
             n = db.execute("SELECT COUNT(*) FROM orders WHERE status=? AND date(created) BETWEEN ? AND ?",
                            (code, a.isoformat(), b.isoformat())).fetchone()[0]

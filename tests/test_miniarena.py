@@ -57,7 +57,9 @@ def test_every_site_serves_its_home_page_and_login(arena):
         path = urllib.parse.urlsplit(arena.urls[site]).path.rstrip("/") + "/"
         status, html = request(arena, site, path)
         assert status == 200 and "<title>" in html, site
-    status, html = request(arena, "gitlab", "/", login=False)  # logged out: the login page
+    status, html = request(arena, "gitlab", "/", login=False)  # logged out: sent to the login page
+    assert status == 303
+    status, html = request(arena, "gitlab", "/login", login=False)
     assert status == 200 and "Sign in" in html
 
 
@@ -149,8 +151,8 @@ def _play_in(pool, cfg):
             action = gen.send(Obs(obs.html, obs.url))
         except StopIteration:
             action = exit_("")
-        obs, dones, infos = pool.step([action])
-        info = infos[0]
+        observations, dones, infos = pool.step([action])
+        obs, info = observations[0], infos[0]
         if dones[0]:
             break
     return info
@@ -187,13 +189,17 @@ def test_splits_are_large_valid_webarena_configs(arena, train, test_split):
 
 
 def test_test_tasks_name_entities_never_seen_in_train(train, test_split):
-    """Entity values (products, places, forums...) are split; vocabulary (a place type, a travel mode,
-    a status, a number) is shared. So every test task names a value that no train task names."""
+    """Entity values (products, orders, places, forums...) are split; vocabulary (a place type, a travel
+    mode, a status) is shared. So every test task names a value, or a range of numbers, that no train
+    task of its template names."""
     def values(c):
-        return {str(v).strip().lower() for v in c["instantiation_dict"].values()}
-    train_values = set().union(*(values(c) for c in train))
+        vs = [str(v).strip().lower() for v in c["instantiation_dict"].values()]
+        return set(vs) | {"numbers:" + "-".join(v for v in vs if re.fullmatch(r"[\d.,$%\s-]+", v))}
+    seen: dict = {}
+    for c in train:
+        seen.setdefault(c["intent_template_id"], set()).update(values(c))
     for c in test_split:
-        assert values(c) - train_values, (c["task_id"], c["intent"])
+        assert values(c) - seen.get(c["intent_template_id"], set()), (c["task_id"], c["intent"])
     only = {t.id for t in all_templates() if t.test_only}
     assert only and not any(c["intent_template_id"] in only for c in train)
     assert any(c["intent_template_id"] in only for c in test_split)
@@ -223,15 +229,17 @@ def test_the_oracle_solves_every_test_task(solved_test, test_split):
 
 
 def test_the_oracle_solves_a_sample_of_train_tasks(arena, train):
-    sample = train[:: len(train) // 100]
+    sample = train[:: len(train) // 50]
     results = oracle.run(sample, slots=4, arena=arena)
     failed = [(c["task_id"], c["intent"], r["end"], r.get("oracle_error")) for c, r in zip(sample, results)
               if r["score"] != 1.0]
     assert not failed, failed[:10]
 
 
-def test_exiting_at_once_with_an_empty_answer_scores_zero_everywhere(arena, train, test_split):
+def test_exiting_at_once_with_an_empty_answer_scores_zero(arena, train, test_split):
+    """Every test task and every template's train tasks in a sample of one in ten."""
+    tasks = test_split + train[::10]
     with env.Pool(4, arena=arena) as pool:
-        results = env.play(pool, test_split + train, lambda batch: ['exit(message="")'] * len(batch))
+        results = env.play(pool, tasks, lambda batch: ['exit(message="")'] * len(batch))
     scored = [(r["task_id"], r["score"]) for r in results if r["score"] != 0.0 or r["end"] != "exit"]
     assert not scored, scored[:10]
