@@ -439,6 +439,9 @@ def error_page(site: Site, status: int, reason: str, req: Request | None = None)
 def make_handler(arena: Arena, site: Site):
     class H(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"   # keep-alive: the browser reuses connections
+        # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds the
+        # body until the client's delayed ACK, 40 ms on every response
+        disable_nagle_algorithm = True
 
         def log_message(self, *args):  # quiet
             pass
