@@ -61,9 +61,9 @@ class Args:
     """seed of everything: miniarena's data, task sampling, model init, sampling"""
     phases: int = 3
     """number of RL phases after SFT (the paper ran 8)"""
-    tasks_per_phase: int = 64
+    tasks_per_phase: int = 32
     """training tasks rolled out per phase (the paper: 500)"""
-    sft_tasks: int = 300
+    sft_tasks: int = 100
     """training tasks whose oracle demonstrations make the SFT data (phase 0)"""
     eval_tasks: int = 165
     """test tasks evaluated after SFT and after each phase (165 = the whole test split)"""
@@ -85,7 +85,7 @@ class Args:
     """discount of the Monte-Carlo return, used by --loss official only"""
     sft_lr: float = 2e-3
     """SFT learning rate (cosine with 10% warmup; the paper: 1e-5 for 8B)"""
-    sft_epochs: int = 4
+    sft_epochs: int = 3
     """SFT epochs over the demonstrations (the paper: 1 over a far larger set)"""
     actor_lr: float = 1e-4
     """actor learning rate, constant (the paper: 1e-6 for 8B)"""
@@ -113,11 +113,11 @@ class Args:
     """actions per episode"""
     max_new_tokens: int = 48
     """tokens per response"""
-    max_prompt_tokens: int = 2048
+    max_prompt_tokens: int = 1024
     """prompts are cut from the left beyond this"""
-    tiny_hidden: int = 256
+    tiny_hidden: int = 128
     """width of the tiny model"""
-    tiny_layers: int = 4
+    tiny_layers: int = 2
     """depth of the tiny model"""
     bf16: bool = True
     """bf16 autocast for forwards and backwards (faster on CPUs with AMX and on GPUs; fp32 master weights)"""

@@ -63,8 +63,10 @@ def test_every_site_serves_its_home_page_and_login(arena):
     assert status == 200 and "Sign in" in html
 
 
-def test_every_page_the_oracles_visit_renders(arena, solved_test):
-    urls = {s["url"] for r in solved_test for s in r["steps"]}
+def test_every_page_the_oracles_visit_renders(arena, solved_test, test_split):
+    # pages of read-only tasks: a write task may visit what it created, absent from a fresh instance
+    urls = {s["url"] for r, c in zip(solved_test, test_split) if "program_html" not in c["eval"]["eval_types"]
+            for s in r["steps"]}
     by_site = collections.Counter()
     for u in sorted(urls):
         site = next(s for s in SITE_NAMES if u.startswith(arena.urls[s].rstrip("/").rsplit("/admin", 1)[0]))
