@@ -912,13 +912,9 @@ def find_chromium() -> tuple[str | None, list]:
     explicit = os.environ.get("WEBRL_CHROMIUM")
     if explicit:
         return explicit, args
-    try:
-        from playwright._impl._driver import compute_driver_executable  # noqa: F401
-        cache = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH", Path.home() / ".cache" / "ms-playwright"))
-        if any(cache.glob("chromium*/chrome-linux*/chrome")) or any(cache.glob("chromium_headless_shell*/*/*shell")):
-            return None, args  # Playwright finds its own
-    except Exception:
-        pass
+    cache = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or Path.home() / ".cache" / "ms-playwright")
+    if any(cache.glob("chromium*/chrome-linux*/chrome")) or any(cache.glob("chromium_headless_shell*/*/*shell")):
+        return None, args  # Playwright's own Chromium: it finds it itself
     for cand in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or "",
                  shutil.which("google-chrome") or ""):
         if cand and Path(cand).exists():
