@@ -259,10 +259,10 @@ class Ours:
                         self.cur["click_to_load"], self.cur["load_to_settled"] = 0.0, ms_since(t)
                 add(f"settle_in_{phase['now']}", t)
 
-        async def t_observe(slot):
+        async def t_observe(slot, *a, **k):
             phase["now"], t = "observe", time.perf_counter()
             try:
-                return await observe(slot)
+                return await observe(slot, *a, **k)
             finally:
                 add("observe", t)
                 phase["now"] = None
