@@ -38,6 +38,7 @@ test: setup
 bench: setup
 	$(PY) bench/miniarena.py
 	$(PY) bench/env_step.py
+	$(PY) bench/train_step.py
 
 clean:
 	rm -rf $(VENV) .auth runs .pytest_cache
