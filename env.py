@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import dataclasses
 import html as htmllib
 import json
 import os

@@ -349,7 +349,7 @@ def action_logprobs(model, prompt_ids_list, action_ids_list, batch_size: int = 8
     with torch.set_grad_enabled(grad):
         for c in range(0, len(prompt_ids_list), batch_size):
             ps, acts = prompt_ids_list[c:c + batch_size], action_ids_list[c:c + batch_size]
-            P, A = max(len(p) for p in ps), max(len(a) for a in acts)
+            A = max(len(a) for a in acts)
             if A == 0:
                 out += [torch.zeros(0, device=device) for _ in acts]
                 continue

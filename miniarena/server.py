@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import html
 import json
-import os
 import re
 import secrets
 import sqlite3

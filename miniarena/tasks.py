@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import random
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 TEST_PER_SITE = {"shopping": 45, "shopping_admin": 35, "reddit": 20, "gitlab": 35, "map": 30}  # 165
