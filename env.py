@@ -68,7 +68,7 @@ class Task:
     require_login: bool
     storage_state: str | None
     geolocation: dict | None
-    eval: dict
+    eval: dict | None         # None: no ground truth (the episode's score is None)
     config: dict              # the original config, placeholders included
 
     @property
@@ -113,8 +113,9 @@ def parse_task(config: dict, urls: dict | None = None, where: str = "task") -> T
     intent = _need(config, "intent", str, where)
     sites = _need(config, "sites", list, where)
     start = _need(config, "start_url", str, where)
-    ev = _need(config, "eval", dict, where)
-    check_eval(ev, where)
+    ev = config.get("eval")   # null: no ground truth (a generated task; its reward comes from the ORM)
+    if ev is not None:
+        check_eval(_need(config, "eval", dict, where), where)
     urls = site_urls() if urls is None else urls
     start_urls = [fill_placeholders(u.strip(), urls, f"{where} field 'start_url'") for u in start.split(" |AND| ")]
     for u in start_urls:
@@ -127,8 +128,9 @@ def parse_task(config: dict, urls: dict | None = None, where: str = "task") -> T
                 config.get("storage_state"), geo, ev, config)
 
 
-def load_tasks(path, urls: dict | None = None, resolve: bool = True) -> list[Task]:
-    """Load a file holding one config or a list of configs."""
+def load_configs(path) -> list[dict]:
+    """The raw configs of a file holding one config or a list, each validated (parse_task's errors name
+    the file, the index, the task and the field); placeholders are left in."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"task file {path} does not exist")
@@ -139,9 +141,20 @@ def load_tasks(path, urls: dict | None = None, resolve: bool = True) -> list[Tas
     configs = data if isinstance(data, list) else [data]
     if not configs:
         raise ValueError(f"{path}: the task list is empty")
-    if not resolve:  # validate without site URLs: fill placeholders with stand-ins
-        urls = {v: f"http://{v.lower()}.invalid" for v in SITE_VARS}
-    return [parse_task(c, urls, f"{path}[{i}]") for i, c in enumerate(configs)]
+    stand_in = {v: f"http://{v.lower()}.invalid" for v in SITE_VARS}   # validate without site URLs
+    for i, c in enumerate(configs):
+        parse_task(c, stand_in, f"{path}[{i}]")
+    return configs
+
+
+def load_tasks(path, urls: dict | None = None, resolve: bool = True) -> list[Task]:
+    """Load a file holding one config or a list of configs, as Tasks with the site URLs filled in
+    (resolve=False: validated only, with stand-in URLs)."""
+    configs = load_configs(path)
+    if resolve:
+        return [parse_task(c, urls, f"{path}[{i}]") for i, c in enumerate(configs)]
+    stand_in = {v: f"http://{v.lower()}.invalid" for v in SITE_VARS}
+    return [parse_task(c, stand_in, f"{path}[{i}]") for i, c in enumerate(configs)]
 
 
 # =============================================================================================
@@ -1284,8 +1297,8 @@ class Pool:
         info["end"] = reason
         info["answer"] = answer
         crashed = reason.startswith(("browser crashed", "timeout", "hung", "error", "reset failed"))
-        score, parts = 0.0, {}
-        if not crashed:
+        score, parts = (0.0 if slot.task.eval is not None else None), {}
+        if not crashed and slot.task.eval is not None:
             try:
                 score, parts = await asyncio.wait_for(
                     evaluate(slot.task, answer, slot.page, self.urls, self.judge, int(self.limits.nav_timeout_s * 1000)),
@@ -1465,7 +1478,7 @@ def check_files(paths: list) -> int:
             total += 1
             for s in t.sites:
                 by_site[s] = by_site.get(s, 0) + 1
-            key = "+".join(t.eval["eval_types"])
+            key = "+".join(t.eval["eval_types"]) if t.eval else "none (no ground truth)"
             by_type[key] = by_type.get(key, 0) + 1
     print(f"{total} tasks in {len(paths)} file(s)")
     print("by site:      " + ", ".join(f"{k} {v}" for k, v in sorted(by_site.items())))

@@ -90,13 +90,31 @@ def check_tokenizer(tok) -> None:
 
 def encode_prompt(tok, prompt: str, max_prompt_tokens: int = 4096) -> tuple[list[int], bool]:
     """Token ids of a WebRL prompt (with the tokenizer's BOS, as Llama-3 adds it) and whether it was
-    cut. Too long prompts lose tokens from the left, after the BOS: the end holds the current page and
-    the assistant header the answer follows."""
+    cut to `max_prompt_tokens`.
+
+    A too long prompt is cut the way WebRL cuts its page text (WEBRL_FACTS s. 2): the end of the current
+    page goes first, so the task instruction, the history and the assistant header stay. When even half
+    the budget cannot hold the page, the oldest history rounds go too (the instruction stays). Prompts
+    without the WebRL structure lose tokens from the left, after the BOS."""
     ids = tok(prompt, add_special_tokens=True)["input_ids"]
-    if len(ids) <= max_prompt_tokens:
+    n = max_prompt_tokens
+    if len(ids) <= n:
         return ids, False
     bos = [ids[0]] if tok.bos_token_id is not None and ids[0] == tok.bos_token_id else []
-    return bos + ids[len(ids) - (max_prompt_tokens - len(bos)):], True
+    eot, end_header = tok.convert_tokens_to_ids(EOT), tok.convert_tokens_to_ids(END_HEADER)
+    eots = [i for i, t in enumerate(ids) if t == eot]
+    if eots:
+        e = eots[-1]                                   # <|eot_id|> closing the current user turn
+        h = max((i for i in range(e) if ids[i] == end_header), default=-1) + 1   # the page starts here
+        head, page, tail = ids[:h], ids[h:e], ids[e:]
+        if h > 0 and len(head) + len(tail) + min(len(page), n // 2) <= n:
+            return head + page[:n - len(head) - len(tail)] + tail, True
+        f = eots[0]                                    # "Task Instruction: ... Round 0\n\n" ends here
+        page = page[:n // 2]
+        room = n - f - len(page) - len(tail)
+        if h > 0 and room >= 0:
+            return ids[:f] + (head[len(head) - room:] if room else []) + page + tail, True
+    return bos + ids[len(ids) - (n - len(bos)):], True
 
 
 def encode_action(tok, response: str) -> list[int]:
@@ -161,11 +179,18 @@ def load_actor(path, dtype=torch.float32, device="cpu"):
     eos as pad when it has none (Llama-3.1, as the public code does)."""
     p = Path(path)
     if not p.is_dir():
-        raise FileNotFoundError(f"actor path {str(path)!r} is not a directory (expected an HF model "
-                                "directory, e.g. one written by policy.build_tiny)")
-    if not (p / "config.json").exists():
+        if p.exists() or str(path).count("/") != 1 or str(path).startswith((".", "/")):
+            raise FileNotFoundError(f"actor path {str(path)!r} is not a directory (expected an HF model "
+                                    "directory, e.g. one written by policy.build_tiny, or a hub name org/model)")
+        try:   # a hub name: THUDM/webrl-llama-3.1-8b, meta-llama/Llama-3.1-8B-Instruct ...
+            tok = AutoTokenizer.from_pretrained(str(path))
+        except OSError as e:
+            raise FileNotFoundError(f"{path!r} is no local directory and could not be fetched from the hub: {e}") from None
+        p = str(path)
+    elif not (p / "config.json").exists():
         raise FileNotFoundError(f"{p} has no config.json: not an HF model directory")
-    tok = AutoTokenizer.from_pretrained(p)
+    else:
+        tok = AutoTokenizer.from_pretrained(p)
     check_tokenizer(tok)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token

@@ -49,10 +49,14 @@ def confidence_filter(mean_logp, low: float = 0.5, high: float = 0.95) -> torch.
 
 
 class ReplayBuffer:
-    """Successful steps of all phases, persisted as JSONL (one trajectory a line)."""
+    """Successful steps of all phases, persisted as JSONL (one trajectory a line).
 
-    def __init__(self, path):
+    write=False keeps the buffer in memory only, reading the file (the ranks other than 0 of a
+    torchrun job: every rank holds the same buffer, rank 0 writes it)."""
+
+    def __init__(self, path, write: bool = True):
         self.path = Path(path)
+        self.write = write
         self.steps: list[dict] = []
         self.load()
 
@@ -75,6 +79,8 @@ class ReplayBuffer:
         return self
 
     def _append(self, record: dict) -> None:
+        if not self.write:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with open(self.path, "a", encoding="utf-8") as f:
@@ -95,6 +101,10 @@ class ReplayBuffer:
         the resumed run plays again); rewrites the file atomically. Returns how many steps went."""
         if not self.path.exists():
             return 0
+        if not self.write:
+            before = len(self.steps)
+            self.steps = [s for s in self.steps if s["phase"] <= phase]
+            return before - len(self.steps)
         trajs = list(self._trajectories())
         kept = [json.dumps(t, ensure_ascii=False) + "\n" for t in trajs if t["phase"] <= phase]
         dropped = sum(len(t["steps"]) for t in trajs if t["phase"] > phase)

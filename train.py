@@ -4,28 +4,36 @@
     python train.py --smoke         # the whole loop on a handful of tasks (the end-to-end test runs this)
     python train.py --resume        # continue after the last finished phase of --run-dir
     python train.py --help          # every option, with its documentation
+    torchrun --standalone --nproc-per-node 8 train.py --policy PATH ...    # one node of 8 GPUs (FSDP2, dist.py)
 
 Phase 0 (SFT): the oracle demonstrations of training tasks (miniarena's solvers, played through env.py)
-train the actor by behaviour cloning. Then each phase i = 1..N:
-  1. tasks       a fixed sample of training tasks (--curriculum none, as DigiRL trains)
+train the actor by behaviour cloning; with --reward orm and no --orm, a tiny outcome reward model is
+trained on labelled miniarena episodes (orm.py). Then each phase i = 1..N:
+  1. tasks       phase 1: a sample of the training tasks; later phases: new tasks evolved from the
+                 previous phase's failures (curriculum.py), kept when the critic's V(start) is in
+                 [0.05, 0.75] (--curriculum none: samples of the training split, as DigiRL trains)
   2. rollouts    the actor at temperature 1 plays them in the browser pool, batched over episodes
-  3. reward      the tasks' own evaluators (--reward groundtruth)
+  3. reward      the ORM's judgement P(YES) >= 0.5 (--reward groundtruth: the tasks' own evaluators);
+                 where the tasks have evaluators, the ORM's agreement with them is logged
   4. replay      successful trajectories join the buffer; buffered steps of earlier phases whose
                  actor confidence exp(mean log pi(a|s)) is in (0.5, 0.95] are replayed, at most 2x
                  the fresh steps (phase 1 replays the SFT demonstrations)
   5. critic      V(s, I) = P(success), binary cross-entropy on the final reward; then the advantage
                  A = lam (r_t + V(s_{t+1}) - V(s_t)) + (1 - lam)(r_T - V(s_t))
   6. actor       eq. 6, L = E[(beta log(pi/pi_ref) - A)^2], pi_ref = the actor at the start of the phase
-  7. evaluate    the test split at temperature 0; one row of the paper's Table 1 per phase
+  7. evaluate    the test split at temperature 0 (its evaluators); one row of the paper's Table 1 per phase
 and each finished phase is checkpointed (HF directories), so `--resume` after a kill loses at most the
 phase in progress, never a finished one and never the replay buffer.
 
 What is simplified, on purpose:
   * pi_ref's log-probs of every training action are computed once, before the phase's first update,
-    with the actor itself: that *is* the policy at the start of the phase, without a second model.
+    with the actor itself: that *is* the policy at the start of the phase, without a second model
+    (so no reference model is held in memory, sharded or not).
   * The embedded `tiny` model starts from random weights, so its learning rates are far above the
     paper's 1e-6 for Llama-3.1-8B (pass --actor-lr 1e-6 --critic-lr 1e-6 --sft-lr 1e-5 for a real model).
-  * Rollouts and evaluation run in one process with one browser; scale-out is issue #6 (torchrun).
+  * Under torchrun every rank plays its share of the tasks in its own browser pool and miniarena, with
+    a full copy of the weights for generation (dist.inference_copy); updates are data parallel over
+    FSDP2 shards. Rank 0 writes the run directory. See dist.py for the rules that keep ranks in step.
 """
 from __future__ import annotations
 
@@ -46,7 +54,10 @@ from pathlib import Path
 import torch
 import transformers
 
+import curriculum
+import dist
 import env
+import orm
 import policy
 from replay import ReplayBuffer
 
@@ -67,14 +78,34 @@ class Args:
     """training tasks whose oracle demonstrations make the SFT data (phase 0)"""
     eval_tasks: int = 165
     """test tasks evaluated after SFT and after each phase (165 = the whole test split)"""
+    train_tasks: str = ""
+    """WebArena config file of training tasks on real sites (site variables set); empty: miniarena's train split"""
+    test_tasks: str = ""
+    """WebArena config file of the tasks evaluated after each phase; empty: miniarena's test split"""
     policy: str = "tiny"
     """'tiny' builds the local model from the demonstrations' text; else an HF directory or hub name"""
     critic: str = ""
     """critic checkpoint directory; empty: the trunk of the SFT actor + fresh heads (paper)"""
-    reward: str = "groundtruth"
-    """where the reward comes from: 'groundtruth' (the tasks' evaluators)"""
-    curriculum: str = "none"
-    """where each phase's tasks come from: 'none' (a fixed sample of the training split)"""
+    reward: str = "orm"
+    """'orm': the outcome reward model judges each episode (paper); 'groundtruth': the tasks' own evaluators"""
+    orm: str = ""
+    """ORM checkpoint (HF directory or hub name, e.g. THUDM/webrl-orm-llama-3.1-8b); empty: a tiny judge
+    trained in phase 0 on labelled miniarena episodes (orm.py)"""
+    orm_tasks: int = 40
+    """training tasks whose episodes (oracle, perturbed, SFT policy) label the phase-0 ORM's data"""
+    curriculum: str = "evolve"
+    """each phase's tasks: 'evolve' (new miniarena tasks from the last phase's failures, critic-filtered),
+    'llm' (the same through an OpenAI-compatible LLM, --llm-url), 'none' (samples of the training split)"""
+    llm_url: str = ""
+    """--curriculum llm: base URL of an OpenAI-compatible chat endpoint (else WEBRL_LLM_URL)"""
+    llm_model: str = ""
+    """--curriculum llm: model name (else WEBRL_LLM_MODEL)"""
+    llm_key: str = ""
+    """--curriculum llm: API key (else WEBRL_LLM_KEY)"""
+    critic_low: float = 0.05
+    """the curriculum keeps generated tasks whose critic value V(start) is at least this..."""
+    critic_high: float = 0.75
+    """...and at most this (paper: [0.05, 0.75])"""
     loss: str = "paper"
     """actor loss: 'paper' (eq. 6) or 'official' (the public code's variant, policy.actor_loss_official)"""
     beta: float = 1.0
@@ -86,7 +117,8 @@ class Args:
     sft_lr: float = 2e-3
     """SFT learning rate (cosine with 10% warmup; the paper: 1e-5 for 8B)"""
     sft_epochs: int = 3
-    """SFT epochs over the demonstrations (the paper: 1 over a far larger set)"""
+    """SFT epochs over miniarena's oracle demonstrations (the paper: 1 over a far larger set); 0: --policy
+    is already an SFT checkpoint, phase 0 only evaluates it"""
     actor_lr: float = 1e-4
     """actor learning rate, constant (the paper: 1e-6 for 8B)"""
     critic_lr: float = 1e-4
@@ -121,6 +153,8 @@ class Args:
     """depth of the tiny model"""
     bf16: bool = True
     """bf16 autocast for forwards and backwards (faster on CPUs with AMX and on GPUs; fp32 master weights)"""
+    checkpointing: bool = False
+    """activation checkpointing per decoder layer (less memory for long prompts, one more forward)"""
     resume: bool = False
     """continue the run in --run-dir after its last finished phase"""
     smoke: bool = False
@@ -130,42 +164,60 @@ class Args:
         self.phases, self.tasks_per_phase, self.sft_tasks, self.eval_tasks = 2, 4, 10, 5
         self.sft_epochs, self.slots, self.max_steps, self.max_new_tokens = 2, 4, 8, 32
         self.tiny_hidden, self.tiny_layers, self.batch_size, self.micro_batch = 64, 2, 8, 8
-        self.max_prompt_tokens = 1024
+        self.max_prompt_tokens, self.orm_tasks = 1024, 4
 
     def check(self):
         for name in ("phases", "tasks_per_phase", "sft_tasks", "eval_tasks", "slots", "max_steps", "batch_size",
                      "micro_batch", "max_new_tokens", "max_prompt_tokens", "epochs", "sft_epochs"):
-            if getattr(self, name) < (0 if name in ("phases",) else 1):
+            if getattr(self, name) < (0 if name in ("phases", "sft_epochs") else 1):
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if not 0 <= self.lam <= 1:
             raise ValueError(f"--lam must be in [0, 1], got {self.lam}")
+        if not 0 <= self.critic_low <= self.critic_high <= 1:
+            raise ValueError(f"need 0 <= --critic-low <= --critic-high <= 1, got {self.critic_low}, {self.critic_high}")
         if not 0 <= self.conf_low < self.conf_high <= 1:
             raise ValueError(f"need 0 <= --conf-low < --conf-high <= 1, got {self.conf_low}, {self.conf_high}")
         if self.beta < 0:
             raise ValueError(f"--beta must be >= 0, got {self.beta}")
-        for name, allowed in (("reward", ("groundtruth",)), ("curriculum", ("none",)), ("loss", ("paper", "official"))):
+        for name, allowed in (("reward", ("orm", "groundtruth")), ("curriculum", ("evolve", "llm", "none")),
+                              ("loss", ("paper", "official"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"--{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.sft_epochs == 0 and self.policy == "tiny":
+            raise ValueError("--sft-epochs 0 needs --policy: an SFT checkpoint (the tiny model starts from random weights)")
+        if bool(self.train_tasks) != bool(self.test_tasks):
+            raise ValueError("real sites need both --train-tasks and --test-tasks (or neither: miniarena)")
+        if self.train_tasks and self.sft_epochs:
+            raise ValueError("--train-tasks (real sites): SFT data come from miniarena's oracles; pass an SFT "
+                             "checkpoint with --policy and --sft-epochs 0")
+        if self.train_tasks and self.curriculum == "evolve":
+            raise ValueError("--curriculum evolve writes miniarena tasks; on real sites use --curriculum llm or none")
+        if self.train_tasks and self.reward == "orm" and not self.orm:
+            raise ValueError("--train-tasks (real sites) with --reward orm needs --orm (the phase-0 ORM learns on miniarena)")
+        if self.curriculum == "llm" and self.reward != "orm":
+            raise ValueError("--curriculum llm writes tasks without evaluators: their reward needs --reward orm")
 
 
-def parse_args(argv=None) -> Args:
-    """Command-line flags from the Args fields; each field's docstring is its --help text."""
+def cli(cls, argv=None, doc: str = ""):
+    """Command-line flags from a config dataclass's fields; each field's docstring is its --help text."""
     docs = {}
-    tree = ast.parse(inspect.getsource(Args))
-    body = tree.body[0].body
+    body = ast.parse(inspect.getsource(cls)).body[0].body
     for a, b in zip(body, body[1:]):
         if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
             docs[a.target.id] = b.value.value
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for f in dataclasses.fields(Args):
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
             ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=docs.get(f.name, "").replace("%", "%%"))
         else:
             typ = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
             ap.add_argument(flag, type=typ, default=f.default, help=docs.get(f.name, "").replace("%", "%%"))
-    ns = ap.parse_args(argv)
-    args = Args(**vars(ns))
+    return cls(**vars(ap.parse_args(argv)))
+
+
+def parse_args(argv=None) -> Args:
+    args = cli(Args, argv, __doc__)
     if args.smoke:
         explicit = {a.split("=")[0][2:].replace("-", "_") for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
         defaults = {k: getattr(args, k) for k in explicit}
@@ -208,6 +260,18 @@ def play_policy(pool, model, tok, tasks: list, args: Args, temperature: float, s
     return results
 
 
+def rollout(pool, model, tok, tasks: list, args: Args, temperature: float, seed: int, desc: str) -> list[dict]:
+    """play_policy over all ranks: each plays its share of the tasks in its own browser pool with a
+    full copy of the weights (dist.inference_copy: ranks then generate independently); every rank
+    gets all results, in task order. One process: play_policy itself."""
+    d = dist.info()
+    gen = dist.inference_copy(model)
+    try:
+        return dist.gather(play_policy(pool, gen, tok, dist.split(tasks), args, temperature, seed * 8191 + d.rank, desc))
+    finally:
+        del gen
+
+
 def success_table(results: list, tasks: list) -> dict:
     """Success rate (%) per site and their average, the paper's Table 1 columns."""
     per = {s: [] for s, _ in SITE_COLUMNS}
@@ -232,7 +296,7 @@ def format_table(rows: list) -> str:
 
 
 def autocast(args: Args):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16)
+    return torch.autocast(dist.info().device.type, dtype=torch.bfloat16, enabled=args.bf16)
 
 
 def minibatches(items: list, size: int, rng: random.Random, shuffle: bool = True):
@@ -264,17 +328,18 @@ def sft(model, tok, steps: list, args: Args, rng: random.Random) -> dict:
                 g["lr"] = cosine_lr(u, updates, args.sft_lr)
             n_tok = sum(len(s["action_ids"]) for s in batch)
             total = 0.0
-            for mb in minibatches(batch, args.micro_batch, rng, shuffle=False):
+            # this rank's share of the batch; FSDP averages gradients over ranks, hence * world
+            for mb in minibatches(dist.split(batch, even=True), args.micro_batch, rng, shuffle=False):
                 with autocast(args):
                     lps = policy.action_logprobs(model, [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb],
                                                  batch_size=len(mb), grad=True, pad_id=tok.pad_token_id)
-                loss = -torch.cat(lps).sum() / n_tok
+                loss = -torch.cat(lps).sum() * dist.info().world / n_tok
                 loss.backward()
                 total += loss.item()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
             opt.step()
             opt.zero_grad(set_to_none=True)
-            losses.append(total)
+            losses.append(dist.all_mean(total))
             tokens += n_tok
             u += 1
             bar.update(1)
@@ -291,8 +356,8 @@ def critic_values(critic, steps: list, args: Args, pad_id: int) -> torch.Tensor:
     out = []
     with torch.no_grad(), autocast(args):
         for mb in minibatches(steps, args.micro_batch, None, shuffle=False):
-            ids, mask, _ = policy.pad_batch([s["prompt_ids"] for s in mb], pad_id, "left")
-            out.append(critic.value(ids, mask).float())
+            ids, mask, _ = policy.pad_batch([s["prompt_ids"] for s in mb], pad_id, "left", dist.info().device)
+            out.append(critic.value(ids, mask).float().cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -303,19 +368,19 @@ def train_critic(critic, steps: list, args: Args, rng: random.Random, pad_id: in
     losses = []
     for _ in range(args.epochs):
         for batch in minibatches(steps, args.batch_size, rng):
-            total = 0.0
-            for mb in minibatches(batch, args.micro_batch, rng, shuffle=False):
-                ids, mask, _ = policy.pad_batch([s["prompt_ids"] for s in mb], pad_id, "left")
+            total, share = 0.0, dist.split(batch, even=True)
+            for mb in minibatches(share, args.micro_batch, rng, shuffle=False):
+                ids, mask, _ = policy.pad_batch([s["prompt_ids"] for s in mb], pad_id, "left", dist.info().device)
                 with autocast(args):
                     logits = critic(ids, mask)
-                target = torch.tensor([s["final_reward"] for s in mb], dtype=torch.float32)
-                loss = policy.critic_loss(logits, target) * len(mb) / len(batch)
+                target = torch.tensor([s["final_reward"] for s in mb], dtype=torch.float32, device=dist.info().device)
+                loss = policy.critic_loss(logits, target) * len(mb) / len(share)
                 loss.backward()
                 total += loss.item()
             torch.nn.utils.clip_grad_norm_(critic.parameters(), args.grad_clip)
             opt.step()
             opt.zero_grad(set_to_none=True)
-            losses.append(total)
+            losses.append(dist.all_mean(total))
     critic.eval()
     return {"critic_loss_first": losses[0] if losses else None, "critic_loss_last": losses[-1] if losses else None}
 
@@ -332,20 +397,20 @@ def train_actor(model, tok, steps: list, args: Args, rng: random.Random) -> dict
     bar = tqdm(total=args.epochs * math.ceil(len(steps) / args.batch_size), desc="actor", leave=False, disable=None)
     for _ in range(args.epochs):
         for batch in minibatches(steps, args.batch_size, rng):
-            total = 0.0
-            for mb in minibatches(batch, args.micro_batch, rng, shuffle=False):
+            total, share = 0.0, dist.split(batch, even=True)
+            for mb in minibatches(share, args.micro_batch, rng, shuffle=False):
                 with autocast(args):
                     lps = policy.action_logprobs(model, [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb],
                                                  batch_size=len(mb), grad=True, pad_id=tok.pad_token_id)
                 logp = torch.stack([lp.sum() for lp in lps])
-                ref = torch.tensor([s["ref_logp"] for s in mb])
-                adv = torch.tensor([s["adv"] for s in mb])
+                ref = torch.tensor([s["ref_logp"] for s in mb], device=logp.device)
+                adv = torch.tensor([s["adv"] for s in mb], device=logp.device)
                 if args.loss == "paper":
                     loss = policy.actor_loss(logp, ref, adv, args.beta)
                 else:
-                    n = torch.tensor([len(s["action_ids"]) for s in mb], dtype=torch.float32)
+                    n = torch.tensor([len(s["action_ids"]) for s in mb], dtype=torch.float32, device=logp.device)
                     loss = policy.actor_loss_official(logp, ref, adv, n)
-                loss = loss * len(mb) / len(batch)
+                loss = loss * len(mb) / len(share)
                 loss.backward()
                 total += loss.item()
                 kls.append((logp.detach() - ref).mean().item())
@@ -353,14 +418,14 @@ def train_actor(model, tok, steps: list, args: Args, rng: random.Random) -> dict
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
             opt.step()
             opt.zero_grad(set_to_none=True)
-            losses.append(total)
+            losses.append(dist.all_mean(total))
             bar.update(1)
-            bar.set_postfix(loss=f"{total:.3f}")
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
     bar.close()
     model.eval()
     return {"actor_loss_first": losses[0] if losses else None, "actor_loss_last": losses[-1] if losses else None,
-            "kl_to_ref": sum(kls) / len(kls) if kls else 0.0, "actor_tokens": tokens,
-            "actor_tokens_per_s": tokens / max(1e-9, time.time() - t0)}
+            "kl_to_ref": dist.all_mean(sum(kls) / len(kls) if kls else 0.0), "actor_tokens": tokens * dist.info().world,
+            "actor_tokens_per_s": tokens * dist.info().world / max(1e-9, time.time() - t0)}
 
 
 def ref_logprobs(model, tok, steps: list, args: Args) -> None:
@@ -402,13 +467,15 @@ def save_json_atomic(path: Path, data) -> None:
 def save_checkpoint(run: Path, phase: int, model, tok, critic=None) -> Path:
     """phase{k}/actor (+ critic) as HF directories, written beside and renamed into place."""
     final, tmp = run / f"phase{phase}", run / f"phase{phase}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp / "actor")
-    tok.save_pretrained(tmp / "actor")
+    if dist.info().is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    dist.save_pretrained(model, tok, tmp / "actor")       # gathered from the shards, rank 0 writes
     if critic is not None:
-        critic.save(tmp / "critic", tok)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+        dist.save_pretrained(critic, tok, tmp / "critic")
+    if dist.info().is_main:
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    dist.barrier()
     return final
 
 
@@ -417,10 +484,11 @@ def demonstrations(arena, tasks: list, args: Args, path: Path) -> list[dict]:
     if path.exists():
         return json.loads(path.read_text())
     from miniarena import oracle
-    results = oracle.run(tasks, slots=args.slots, arena=arena)
+    results = dist.gather(oracle.run(dist.split(tasks), slots=args.slots, arena=arena))
     steps = [{"prompt": s["prompt"], "response": s["response"], "task_id": r["task_id"], "step": s["step"],
               "site": t["sites"][0]} for r, t in zip(results, tasks) if r["score"] == 1.0 for s in r["steps"]]
-    save_json_atomic(path, steps)
+    if dist.info().is_main:
+        save_json_atomic(path, steps)
     return steps
 
 
@@ -453,84 +521,191 @@ def spread(tasks: list, n: int) -> list:
     return sorted(picked, key=lambda t: t["task_id"])
 
 
+class FromRank0:
+    """A task generator run on rank 0 only, its tasks shared with every rank (an LLM's answers differ
+    from call to call, and all ranks must filter and play the same tasks)."""
+
+    def __init__(self, gen):
+        self.gen, self.stats, self.errors = gen, {}, []
+
+    def generate(self, *a, **kw):
+        out = dist.gather(self.gen.generate(*a, **kw) if dist.info().is_main else [])
+        self.stats, self.errors = self.gen.stats, self.gen.errors
+        return out
+
+
+def phase_tasks(phase: int, args: Args, train_tasks: list, test_tasks: list, run: Path, seen: set, prng, critic, tok,
+                pool) -> tuple[list, dict]:
+    """The phase's task set (paper section 3.2): phase 1 (and --curriculum none) a sample of the training
+    tasks; later phases new tasks evolved from the previous phase's failures (failed = the reward said
+    so: the ORM's judgement under --reward orm), kept when the critic's V(start) is in [0.05, 0.75],
+    topped up with unseen training tasks when generation or the filter left too few."""
+    n = args.tasks_per_phase
+    counts: dict = {}
+    tasks: list = []
+    if args.curriculum != "none" and phase > 1:
+        prev = json.loads((run / f"tasks_phase{phase - 1}.json").read_text())
+        failed = [c for c in prev if c["reward"] < 1]
+        if args.curriculum == "evolve":
+            gen = curriculum.MiniArenaGenerator(seed=args.seed, test_configs=test_tasks)
+        else:
+            gen = FromRank0(curriculum.LLMGenerator(args.llm_url or None, args.llm_model or None, args.llm_key or None))
+        if failed:
+            tasks, counts = curriculum.evolve(gen, failed, n, seen, prng, phase, critic=critic, tok=tok, pool=pool,
+                                              low=args.critic_low, high=args.critic_high,
+                                              max_prompt_tokens=args.max_prompt_tokens)
+    fresh = [t for t in train_tasks if curriculum.intent_key(t["intent"]) not in seen]
+    top_up = prng.sample(fresh, min(n - len(tasks), len(fresh)))
+    seen.update(curriculum.intent_key(t["intent"]) for t in top_up)
+    tasks = [dict(t, task_id=i) for i, t in enumerate(tasks + top_up)]
+    counts = {"tasks_generated": counts.get("generated", 0), "tasks_deduplicated": counts.get("deduplicated", 0),
+              "tasks_kept_by_critic": counts.get("kept_by_critic"), "tasks_from_train_split": len(top_up),
+              "curriculum_errors": len(counts.get("generator_errors", []))}
+    return tasks, counts
+
+
+def rewards(judge, results: list, tasks: list) -> tuple[list, dict]:
+    """The reward of each episode: the ORM's judgement P(YES) >= 0.5 (paper), or with judge=None the
+    task's own evaluator. Where ground truth exists it is compared with the ORM's (metrics only)."""
+    truth = [r["score"] for r in results]
+    if judge is None:
+        if any(t is None for t in truth):
+            raise ValueError("--reward groundtruth: some tasks have no evaluator (generated by an LLM); use --reward orm")
+        return [float(t) for t in truth], {}
+    trajs = [orm.trajectory(r, c) for r, c in zip(results, tasks)]
+    p = dist.gather(judge.score(dist.split(trajs)))
+    reward = [float(q >= 0.5) for q in p]
+    pairs = [(r, float(t == 1.0)) for r, t in zip(reward, truth) if t is not None]
+    tp = sum(r == 1 and t == 1 for r, t in pairs)
+    return reward, {"orm_yes": sum(reward) / max(1, len(reward)),
+                    "orm_agreement": sum(r == t for r, t in pairs) / len(pairs) if pairs else None,
+                    "orm_precision": tp / max(1, sum(r for r, _ in pairs)) if pairs else None,
+                    "orm_recall": tp / max(1, sum(t for _, t in pairs)) if pairs else None}
+
+
+def train_judge(pool, model, tok, tasks: list, args: Args, path: Path) -> dict:
+    """Phase 0 under --reward orm without --orm: label miniarena episodes of training tasks with their
+    evaluators (the oracle's, perturbed ones, the SFT policy's at temperature 1) and train the tiny ORM
+    on them (orm.py). Rank 0 does it; the others wait."""
+    t0 = time.time()
+    gen = dist.inference_copy(model)
+    out = {}
+    if dist.info().is_main:
+        examples = orm.build_dataset(None, tasks, policy_model=gen, tok=tok, split="train", seed=args.seed, pool=pool,
+                                     max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens)
+        orm.train_orm(examples, path, seed=args.seed, bf16=args.bf16, max_tokens=args.max_prompt_tokens, log=lambda *a: None)
+        out = {"orm_examples": len(examples), "orm_positive": sum(e["label"] for e in examples) / max(1, len(examples))}
+    del gen
+    dist.barrier()
+    return {**out, "orm_s": time.time() - t0}
+
+
 def main(args: Args) -> list[dict]:
     from miniarena import MiniArena
     from miniarena.tasks import build
 
+    d = dist.init()
     run = Path(args.run_dir)
     state_path = run / "state.json"
     if run.exists() and any(run.iterdir()) and not args.resume:
         raise SystemExit(f"{run} already holds a run: pass --resume to continue it or choose another --run-dir")
+    dist.barrier()   # every rank looked before rank 0 writes
     state = json.loads(state_path.read_text()) if (args.resume and state_path.exists()) else {"finished": -1, "rows": []}
-    run.mkdir(parents=True, exist_ok=True)
-    for leftover in run.glob("phase*.tmp"):   # a checkpoint a kill interrupted
-        shutil.rmtree(leftover, ignore_errors=True)
-    save_json_atomic(run / "args.json", dataclasses.asdict(args))
+    if d.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        for leftover in run.glob("phase*.tmp"):   # a checkpoint a kill interrupted
+            shutil.rmtree(leftover, ignore_errors=True)
+        save_json_atomic(run / "args.json", dataclasses.asdict(args))
+        ReplayBuffer(run / "replay.jsonl").drop_after(state["finished"])   # a phase that did not finish is redone
+    dist.barrier()
     torch.manual_seed(args.seed)
     transformers.utils.logging.disable_progress_bar()
     # leave a core to the browser and the sites: PyTorch's spinning threads would starve them
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) // d.world - 1))
     rng = random.Random(args.seed)
 
-    train_tasks, test_tasks = build("train", args.seed), build("test", args.seed)
+    if args.train_tasks:   # real sites: the configs' placeholders come from SHOPPING=... (env.site_urls)
+        train_tasks, test_tasks = env.load_configs(args.train_tasks), env.load_configs(args.test_tasks)
+    else:
+        train_tasks, test_tasks = build("train", args.seed), build("test", args.seed)
     test_tasks = spread(test_tasks, args.eval_tasks)
     sft_tasks = random.Random(f"sft{args.seed}").sample(train_tasks, min(args.sft_tasks, len(train_tasks)))
+    seen = {curriculum.intent_key(t["intent"]) for t in sft_tasks}   # tasks already played: not generated again
+    for k in range(1, state["finished"] + 1):
+        seen.update(curriculum.intent_key(t["intent"]) for t in json.loads((run / f"tasks_phase{k}.json").read_text()))
 
-    replay = ReplayBuffer(run / "replay.jsonl")
-    replay.drop_after(state["finished"])   # experience of a phase that did not finish is redone
+    replay = ReplayBuffer(run / "replay.jsonl", write=d.is_main)
     metrics_path = run / "metrics.jsonl"
     rows = state["rows"]
-    arena = MiniArena(seed=args.seed).start()
+    arena = None if args.train_tasks else MiniArena(seed=args.seed).start()   # each rank its own sites and pool
     limits = env.Limits(max_steps=args.max_steps)
-    pool = env.Pool(args.slots, arena=arena, limits=limits, record_dir=str(run / "episodes"))
+    pool = env.Pool(args.slots, arena=arena, limits=limits,
+                    record_dir=str(run / "episodes" / (f"rank{d.rank}" if d.world > 1 else "")))
+    judge_path = Path(args.orm) if args.orm else run / "orm"
     try:
-        # -- phase 0: SFT on the oracle demonstrations -----------------------------------------------
+        # -- phase 0: SFT on the oracle demonstrations (and the ORM) -------------------------------------
         if state["finished"] < 0:
             t0 = time.time()
-            demos = demonstrations(arena, sft_tasks, args, run / "demos.json")
-            if not demos:
+            demos = demonstrations(arena, sft_tasks, args, run / "demos.json") if args.sft_epochs else []
+            if args.sft_epochs and not demos:
                 raise RuntimeError("no demonstration succeeded: the oracles or the sites are broken")
+            path = args.policy
             if args.policy == "tiny":
-                texts = [d["prompt"] + d["response"] for d in demos]
-                path = policy.build_tiny(run / "tiny", texts, hidden=args.tiny_hidden, layers=args.tiny_layers,
-                                         heads=max(1, args.tiny_hidden // 64), seed=args.seed)
-            else:
-                path = args.policy
-            model, tok = policy.load_actor(path)
+                path = run / "tiny"
+                if d.is_main:
+                    policy.build_tiny(path, [x["prompt"] + x["response"] for x in demos], hidden=args.tiny_hidden,
+                                      layers=args.tiny_layers, heads=max(1, args.tiny_hidden // 64), seed=args.seed)
+                dist.barrier()
+            model, tok = policy.load_actor(path, device=d.device)
+            model = dist.shard(model, args.bf16, args.checkpointing)
             encode_steps(tok, demos, args)
             m = sft(model, tok, demos, args, rng)
-            results = play_policy(pool, model, tok, test_tasks, args, 0.0, args.seed, "eval sft")
+            results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, "eval sft")
             row = {"model": "SFT", "phase": 0, **success_table(results, test_tasks)}
-            replay.add_demonstrations([{k: d[k] for k in ("prompt", "response", "prompt_ids", "action_ids", "task_id", "step")}
-                                       for d in demos])
+            replay.add_demonstrations([{k: x[k] for k in ("prompt", "response", "prompt_ids", "action_ids", "task_id", "step")}
+                                       for x in demos])
+            if args.reward == "orm" and not args.orm:
+                orm_tasks = random.Random(f"orm{args.seed}").sample(train_tasks, min(args.orm_tasks, len(train_tasks)))
+                m.update(train_judge(pool, model, tok, orm_tasks, args, judge_path))
             save_checkpoint(run, 0, model, tok)
             m.update(phase=0, demos=len(demos), sft_tasks=len(sft_tasks), success=row["Avg"], seconds=time.time() - t0)
             finish_phase(run, state, rows, row, m, metrics_path)
 
         # -- phases 1..N -----------------------------------------------------------------------------------
+        judge = orm.ORM.load(judge_path, device=d.device, max_tokens=args.max_prompt_tokens) if args.reward == "orm" else None
         for phase in range(state["finished"] + 1, args.phases + 1):
             t0 = time.time()
             prev = run / f"phase{phase - 1}"
-            model, tok = policy.load_actor(prev / "actor")
+            model, tok = policy.load_actor(prev / "actor", device=d.device)
             if (prev / "critic").exists():
-                critic = policy.Critic.load(prev / "critic")
+                critic = policy.Critic.load(prev / "critic", device=d.device)
             elif args.critic:
-                critic = policy.Critic.load(args.critic)
+                critic = policy.Critic.load(args.critic, device=d.device)
             else:   # phase 1: the SFT model's trunk with fresh heads
                 critic = policy.Critic.from_actor(model, seed=args.seed)
+            model = dist.shard(model, args.bf16, args.checkpointing)
+            critic = dist.shard(critic, args.bf16, args.checkpointing)
             prng = random.Random(f"{args.seed}:{phase}")
-            tasks = prng.sample(train_tasks, min(args.tasks_per_phase, len(train_tasks)))
-            results = play_policy(pool, model, tok, tasks, args, 1.0, args.seed * 1000 + phase, f"phase {phase} rollouts")
+            # 1. tasks: the curriculum (no critic filter in phase 1: its critic has not been trained)
+            tasks, m = phase_tasks(phase, args, train_tasks, test_tasks, run, seen, prng,
+                                   critic if phase > 1 else None, tok, pool)
+            # 2. rollouts at temperature 1;  3. reward: the ORM (or the evaluators)
+            results = rollout(pool, model, tok, tasks, args, 1.0, args.seed * 1000 + phase, f"phase {phase} rollouts")
+            reward, rm = rewards(judge, results, tasks)
+            m.update(rm)
+            if d.is_main:
+                save_json_atomic(run / f"tasks_phase{phase}.json", [dict(t, reward=r) for t, r in zip(tasks, reward)])
+            # 4. replay: successful trajectories join the buffer; confident-enough old steps come back
             fresh, next_prompts = [], []
-            for r in results:
-                steps = [s for s in r["steps"] if s.get("action_ids") is not None]
+            for res, r in zip(results, reward):
+                steps = [s for s in res["steps"] if s.get("action_ids") is not None]
                 for i, s in enumerate(steps):
-                    s["final_reward"] = float(r["score"])
+                    s["final_reward"] = r
                     fresh.append(s)
                     next_prompts.append(steps[i + 1]["prompt_ids"] if i + 1 < len(steps) else None)
                 replay.add_trajectory([{k: s.get(k) for k in ("prompt", "response", "prompt_ids", "action_ids", "step")}
-                                       for s in steps], r["score"], phase, r["task_id"])
-            rollout_success = 100.0 * sum(r["score"] == 1.0 for r in results) / max(1, len(results))
+                                       for s in steps], r, phase, res["task_id"])
+            truth = [res["score"] for res in results if res["score"] is not None]
             counts = {"scored": 0, "kept": 0, "sampled": 0}
             replayed = []
             if not args.no_replay and fresh:
@@ -547,33 +722,41 @@ def main(args: Args) -> list[dict]:
                     nxt["prompt_ids"] = policy.encode_prompt(tok, nxt["prompt"], args.max_prompt_tokens)[0]
                 next_prompts.append(None if nxt is None else nxt["prompt_ids"])
             data = fresh + replayed
-            m = {"phase": phase, "tasks": len(tasks), "rollout_success": rollout_success, "fresh_steps": len(fresh),
-                 "replay_scored": counts["scored"], "replay_kept": counts["kept"], "replay_sampled": counts["sampled"],
-                 "rollout_s": time.time() - t0}
+            m.update({"phase": phase, "tasks": len(tasks), "rollout_reward": 100.0 * sum(reward) / max(1, len(reward)),
+                      "rollout_success": 100.0 * sum(t == 1.0 for t in truth) / len(truth) if truth else None,
+                      "fresh_steps": len(fresh), "replay_scored": counts["scored"], "replay_kept": counts["kept"],
+                      "replay_sampled": counts["sampled"], "rollout_s": time.time() - t0})
+            # 5. critic, then the advantage;  6. actor (eq. 6) against pi_ref = this phase's starting actor
             if data:
                 m.update(train_critic(critic, data, args, prng, tok.pad_token_id))
                 m.update(attach_advantages(critic, data, next_prompts, args, tok.pad_token_id))
                 ref_logprobs(model, tok, data, args)
                 m.update(train_actor(model, tok, data, args, prng))
-            eval_results = play_policy(pool, model, tok, test_tasks, args, 0.0, args.seed, f"eval phase {phase}")
+            # 7. evaluate on the test split at temperature 0
+            eval_results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, f"eval phase {phase}")
             row = {"model": f"WebRL phase {phase}", "phase": phase, **success_table(eval_results, test_tasks)}
             save_checkpoint(run, phase, model, tok, critic)
             m.update(success=row["Avg"], seconds=time.time() - t0)
             finish_phase(run, state, rows, row, m, metrics_path)
     finally:
         pool.close()
-        arena.stop()
-    print("\n" + format_table(rows))
+        if arena is not None:
+            arena.stop()
+    if d.is_main:
+        print("\n" + format_table(rows))
+    dist.close()
     return rows
 
 
 def finish_phase(run: Path, state: dict, rows: list, row: dict, metrics: dict, metrics_path: Path) -> None:
     """Record a finished phase: metrics line, table, state (the resume point), learning curve."""
     rows.append(row)
+    state["finished"], state["rows"] = row["phase"], rows
+    if not dist.info().is_main:
+        return
     with open(metrics_path, "a") as f:
         f.write(json.dumps(metrics) + "\n")
     (run / "table.md").write_text(format_table(rows) + "\n")
-    state["finished"], state["rows"] = row["phase"], rows
     save_json_atomic(run / "state.json", state)
     print(f"phase {row['phase']}: test success {row['Avg']:.1f}%  " +
           "  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items() if k != "phase"),

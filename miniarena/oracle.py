@@ -164,6 +164,27 @@ def note(text: str, action: str) -> str:
     return f"# Note: {text}\n{action}"
 
 
+_KINDS = {"a": "link", "button": "button", "select": "dropdown", "textarea": "text box"}
+
+
+def described(action: str, obs: Obs) -> str:
+    """Prefix an element action with WebRL's `# Element: the 'Sign In' link` comment line (the released
+    trajectories carry such lines). Naming the element before its id is what lets a model ground the id:
+    the id is then copied from beside that text in the page."""
+    m = re.search(r'element="(\d+)"', action)
+    if not m or action.startswith("#"):
+        return action
+    el = next((e for e in obs.elements if e.id == m.group(1)), None)
+    name = next((n for n in el.names() if n.strip()), "") if el else ""
+    if not name:
+        return action
+    name = re.sub(r"\s+", " ", name).strip()
+    name = name if len(name) <= 40 else name[:37] + "..."
+    kind = _KINDS.get(el.tag, "button" if el.attrs.get("type") in ("submit", "button") else
+                      "field" if el.tag == "input" else "element")
+    return f"# Element: the '{name}' {kind}\n{action}"
+
+
 def _act_on(obs: Obs, action: str, argument, query: dict, max_scrolls: int = 12):
     """Generator: scroll down until an element matching `query` has an id, then act on it.
 
@@ -226,7 +247,7 @@ def run(configs: list, slots: int = 4, arena=None, record_dir=None, verbose: boo
                 if not past:
                     gens[key] = template_of(task.config).oracle(task.config)
                     next(gens[key])
-                out.append(gens[key].send(view))
+                out.append(described(gens[key].send(view), view))
             except StopIteration:
                 out.append(exit_(""))
             except OracleError as e:

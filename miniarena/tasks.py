@@ -111,24 +111,29 @@ def build(split: str, seed: int = 0, per_site: dict | None = None) -> list[dict]
                 picked.append((t, items.pop()))
             i += 1
         for t, spec in picked:
-            login = spec.get("require_login", site.login)
-            configs.append({
-                "sites": [site_name],
-                "task_id": len(configs),
-                "require_login": True if site_name == "map" else login,
-                "storage_state": f"./.auth/{site_name}_state.json" if (login and site.login) else None,
-                "start_url": spec["start_url"],
-                "geolocation": None,
-                "intent_template": t.intent_template,
-                "instantiation_dict": spec["values"],
-                "intent": t.intent(spec["values"]),
-                "require_reset": False,
-                "eval": complete_eval(spec["eval"]),
-                "intent_template_id": t.id,
-                "miniarena": {"split": split, "test_only": t.test_only, "oracle": spec.get("oracle", {})},
-            })
+            configs.append(config_of(t, spec, site, split, len(configs)))
         db.close()
     return configs
+
+
+def config_of(t: Template, spec: dict, site, split: str, task_id) -> dict:
+    """The WebArena config of one instance (`spec`, from t.instances) of template t on `site`."""
+    login = spec.get("require_login", site.login)
+    return {
+        "sites": [t.site],
+        "task_id": task_id,
+        "require_login": True if t.site == "map" else login,
+        "storage_state": f"./.auth/{t.site}_state.json" if (login and site.login) else None,
+        "start_url": spec["start_url"],
+        "geolocation": None,
+        "intent_template": t.intent_template,
+        "instantiation_dict": copy.deepcopy(spec["values"]),
+        "intent": t.intent(spec["values"]),
+        "require_reset": False,
+        "eval": complete_eval(spec["eval"]),
+        "intent_template_id": t.id,
+        "miniarena": {"split": split, "test_only": t.test_only, "oracle": copy.deepcopy(spec.get("oracle", {}))},
+    }
 
 
 def template_of(config: dict) -> Template:

@@ -139,6 +139,7 @@ GOOD = {"task_id": 7, "intent": "x", "sites": ["reddit"], "start_url": "__REDDIT
     ({"intent": None}, "task_id 7.*'intent'"),
     ({"start_url": 5}, "task_id 7.*'start_url'"),
     ({"eval": {"eval_types": ["vibes"]}}, "task_id 7.*unknown type 'vibes'"),
+    ({"eval": "string_match"}, "task_id 7.*'eval'"),
     ({"eval": {"eval_types": ["string_match"]}}, "task_id 7.*reference_answers"),
     ({"eval": {"eval_types": ["string_match"], "reference_answers": {"must_include": "x"}}}, "must_include must be a list"),
     ({"eval": {"eval_types": ["url_match"], "reference_url": ""}}, "reference_url"),
@@ -155,6 +156,12 @@ def test_broken_configs_name_the_task_and_field(change, message):
     bad = {**GOOD, **change}
     with pytest.raises(ValueError, match=message):
         env.parse_task(bad, {"REDDIT": "http://127.0.0.1:1"})
+
+
+def test_a_task_without_ground_truth_parses():
+    """Generated tasks (curriculum.py) have eval null: their reward comes from the ORM."""
+    t = env.parse_task({**GOOD, "eval": None}, {"REDDIT": "http://127.0.0.1:1"})
+    assert t.eval is None and t.intent == "x"
 
 
 def test_missing_site_variable_is_named():

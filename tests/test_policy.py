@@ -273,12 +273,38 @@ def test_stop_at_eot_per_sequence_and_truncation(tiny):
     assert g[0].stopped and len(g[0].action_ids) == 3 and g[0].action_ids[-1] == eot
     assert g[0].text == tok.decode(g[0].action_ids[:2], skip_special_tokens=True)
     assert not g[1].stopped and len(g[1].action_ids) == 8
-    # prompts longer than max_prompt_tokens lose their left part, keep BOS, and say so
+    # prompts longer than max_prompt_tokens are cut (the page first, see test_encode_prompt_cut) and say so
     full, short = tok(PROMPTS[1])["input_ids"], tok(PROMPTS[2])["input_ids"]
-    n = len(short)
+    n = len(full) - 3
     t = policy.generate(model, tok, PROMPTS[1:3], max_new_tokens=2, temperature=0, max_prompt_tokens=n)
-    assert t[0].prompt_truncated and t[0].prompt_ids == [full[0]] + full[-(n - 1):]
+    assert t[0].prompt_truncated and t[0].prompt_ids == policy.encode_prompt(tok, PROMPTS[1], n)[0]
+    assert len(t[0].prompt_ids) == n
     assert not t[1].prompt_truncated and t[1].prompt_ids == short
+
+
+def test_encode_prompt_cut(tiny):
+    """Too long prompts lose the end of the current page (as WebRL's character cut does), keeping the task
+    instruction, the history and the assistant header; a long history loses its oldest rounds."""
+    _, _, tok = tiny
+    page = "".join(f'<a id="{i}">link number {i}</a>' for i in range(200))
+    past = [f'do(action="Click", element="{i}")' for i in range(40)]
+    for hist in ([], past[:2], past):
+        prompt = policy.build_prompt("Find the cheapest phone", hist, page)
+        ids = tok(prompt)["input_ids"]
+        for n in (len(ids), len(ids) // 2, 300):
+            cut, was_cut = policy.encode_prompt(tok, prompt, n)
+            assert len(cut) == min(n, len(ids)) and was_cut == (n < len(ids))
+            text = tok.decode(cut)
+            assert text.startswith("<|begin_of_text|>Task Instruction: Find the cheapest phone")
+            assert text.endswith("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n")
+            assert '<a id="0">link number 0</a>' in text          # the top of the page stays
+            if was_cut:
+                assert "link number 199" not in text              # its end went first
+            if hist and n >= len(ids) // 2:
+                assert hist[-1] in text                           # the latest round stays
+    # no WebRL structure: the left part goes, BOS stays
+    ids = tok("x " * 50)["input_ids"]
+    assert policy.encode_prompt(tok, "x " * 50, 10)[0] == [ids[0]] + ids[-9:]
 
 
 def test_action_logprobs_batching_and_grad(tiny):

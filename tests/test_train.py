@@ -77,6 +77,16 @@ def test_smoke_runs_the_whole_loop(tmp_path):
     critic = policy.Critic.load(run / "phase2" / "critic")
     assert model.config.model_type == "llama" and critic is not None
     assert len((run / "replay.jsonl").read_text().splitlines()) >= 1
+    # evaluate.py runs a checkpoint on (a spread of) miniarena's test split and prints the same table
+    out = tmp_path / "eval"
+    r = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "--policy", str(run / "phase0" / "actor"), "--limit", "5",
+                        "--max-steps", "3", "--max-prompt-tokens", "1024", "--out", str(out)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "| model | Reddit | Gitlab | CMS | Map | OSS | Avg |" in r.stdout and "| actor |" in r.stdout
+    lines = [json.loads(l) for l in (out / "results.jsonl").read_text().splitlines()]
+    assert len(lines) == 5 and {l["site"] for l in lines} == {"shopping", "shopping_admin", "reddit", "gitlab", "map"}
+    assert len(list((out / "episodes").glob("*.jsonl"))) == 5
 
 
 def test_resume_after_kill_loses_no_finished_phase(tmp_path):

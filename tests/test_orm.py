@@ -1,0 +1,211 @@
+"""orm.py: the judge's exact input, the YES/NO score, batching, training, the Table 3 metrics, a small data build."""
+import json
+import math
+import random
+
+import pytest
+import torch
+
+from conftest import ROOT
+
+import orm
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+# The fixture trajectory: untrimmed intent and page, a multi-line response, padding spaces and a trailing newline
+# (rm_format turns that one into a trailing "; ", then strips the space only).
+FIXTURE = {
+    "intent": "  What is the price of the Orbital Sander?\n",
+    "responses": ["# Element: the 'Search' field\ndo(action=\"Search\", argument=\"orbital sander\", element=\"2\")",
+                  "  do(action=\"Click\", element=\"9\")  ",
+                  "# Note: the price is $122.95\nexit(message=\"$122.95\")\n"],
+    "html": "\n  <html> <p data-text=\"$122.95\"> $122.95 </p> </html>\n\n",
+}
+
+
+def thudm_prompt(intent, responses, html):
+    """THUDM/WebRL scripts/process_data.py, transcribed statement by statement: build_rm_data's rm_format (with
+    content[0]['target'] = intent, item['fixed_response'] = response, content[-1]['html'] = html), its `system`,
+    and add_overall_reward's prompt string."""
+    instruction = 'The User Intent:\n' + intent.strip() + '\n\n' + 'Action History:\n'
+    for response in responses:
+        response_elements = response.split('\n')
+        new_response = '; '.join(response_elements)
+        instruction += new_response.strip() + '\n'
+    instruction += '\n' + 'The Current Screenshot:\n' + html.strip()
+    system = """You are an expert in evaluating the performance of a website navigation agent. The agent is designed to help a human user navigate the website to complete a task. Given the user’s intent, the agent's action history, and the final state of the screen, your goal is to decide whether the agent’s execution is successful or not. You must respond with YES or NO."""  # noqa: E501
+    return f"<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n{instruction}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"  # noqa: E501
+
+
+def test_prompt_is_byte_exact_with_the_public_code():
+    expected = (FIXTURES / "orm_prompt.txt").read_bytes().decode("utf-8")
+    got = orm.orm_prompt(FIXTURE["intent"], FIXTURE["responses"], FIXTURE["html"])
+    assert got.encode("utf-8") == expected.encode("utf-8")
+    assert got == thudm_prompt(FIXTURE["intent"], FIXTURE["responses"], FIXTURE["html"])
+    assert "Cutting Knowledge Date" not in got        # LLaMA-Factory's llama3 template has no date lines
+    rng = random.Random(0)
+    alphabet = ["a", "B", " ", "\n", "#", ";", "\"", "'", "é", "\t", "<p>", "{x}"]
+    for _ in range(200):
+        s = lambda n: "".join(rng.choice(alphabet) for _ in range(rng.randrange(n)))  # noqa: E731
+        args = (s(20), [s(30) for _ in range(rng.randrange(4))], s(40))
+        assert orm.orm_prompt(*args) == thudm_prompt(*args)
+
+
+def test_prompt_input_errors():
+    with pytest.raises(ValueError, match="responses must be a list of strings"):
+        orm.orm_prompt("intent", "do(...)", "<html/>")
+    with pytest.raises(ValueError, match="intent and html must be strings"):
+        orm.orm_prompt(None, [], "<html/>")
+    with pytest.raises(ValueError, match="'html' is missing"):
+        orm.encode(None, {"intent": "x", "responses": []})
+
+
+def test_p_yes_is_the_two_way_softmax():
+    assert orm.p_yes([2.0, 0.0]).item() == pytest.approx(math.exp(2) / (math.exp(2) + 1))   # 0.8808
+    assert orm.p_yes([0.0, 0.0]).item() == pytest.approx(0.5)
+    got = orm.p_yes(torch.tensor([[1.0, 3.0], [-1.0, -1.0], [1000.0, 0.0]]))
+    assert got.tolist() == pytest.approx([1 / (1 + math.exp(2)), 0.5, 1.0])           # 0.1192, 0.5, 1 (no overflow)
+    with pytest.raises(ValueError, match=r"shape \[..., 2\]"):
+        orm.p_yes([0.1, 0.2, 0.3])
+
+
+def _char_tokenizer():
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+    vocab = {c: i for i, c in enumerate("<unk> Y E S N O".split())}
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>")),
+                                   unk_token="<unk>")
+
+
+def test_tokenizer_without_single_yes_no_is_a_clear_error():
+    with pytest.raises(ValueError, match="cannot express 'YES' as one token"):
+        orm.yes_no_ids(_char_tokenizer())
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny random judge whose tokenizer is trained on ORM prompts (YES and NO are single tokens)."""
+    import policy
+    texts = [orm.orm_prompt(FIXTURE["intent"], FIXTURE["responses"], FIXTURE["html"]) + "YES", "YES\nNO\n" * 50]
+    path = policy.build_tiny(tmp_path_factory.mktemp("tiny_orm"), texts, vocab_size=512, hidden=64, layers=2,
+                             heads=2)
+    return orm.ORM.load(path, max_tokens=512)
+
+
+def test_tiny_tokenizer_reads_the_prompt_like_llama3(tiny):
+    ids, cut = orm.encode(tiny.tok, FIXTURE)
+    assert not cut and ids[0] == tiny.tok.bos_token_id and ids.count(tiny.tok.bos_token_id) == 1
+    assert tiny.tok.decode(ids) == orm.orm_prompt(**FIXTURE)
+    yes, no = orm.yes_no_ids(tiny.tok)
+    assert tiny.tok.convert_ids_to_tokens([yes, no]) == ["YES", "NO"]
+
+
+def _trajectories():
+    return [dict(FIXTURE),
+            {"intent": "Add kpatel as a Guest", "responses": ["do(action=\"Click\", element=\"3\")"] * 4,
+             "html": "<html> <p> Member added </p> </html>"},
+            {"intent": "How many issues?", "responses": [], "html": "<html> </html>"},
+            {"intent": "Long page", "responses": ["exit(message=\"\")"], "html": "<p> lorem ipsum </p> " * 300}]
+
+
+def test_batched_scoring_equals_one_by_one(tiny):
+    trajs = _trajectories()
+    batched = orm.ORM(tiny.model, tiny.tok, max_tokens=512, batch_size=4).score(trajs)
+    single = [orm.ORM(tiny.model, tiny.tok, max_tokens=512, batch_size=1).score([t])[0] for t in trajs]
+    assert batched == pytest.approx(single, abs=1e-5)
+    assert all(0.0 < p < 1.0 for p in batched)
+    assert tiny.judge(trajs) == [p >= 0.5 for p in tiny.score(trajs)]
+
+
+def test_long_page_is_cut_not_the_intent_or_history(tiny):
+    traj = _trajectories()[3]
+    ids, cut = orm.encode(tiny.tok, traj, max_tokens=400)      # ~250 tokens without the page, ~4k with it
+    text = tiny.tok.decode(ids)
+    assert cut and 350 < len(ids) <= 400
+    assert "The User Intent:\nLong page\n\nAction History:\nexit(message=\"\")\n\nThe Current Screenshot:\n<p>" in text
+    assert text.endswith("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+    with pytest.raises(ValueError, match="cannot hold the ORM prompt"):
+        orm.encode(tiny.tok, traj, max_tokens=100)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not an HF model directory"):
+        orm.ORM.load(tmp_path)
+
+
+def test_tiny_judge_learns_to_separate_labelled_examples(tmp_path):
+    ok = {"intent": "What is the postcode of Hillcrest Lodge?", "html": "<html> <p> Postcode: 16803 </p> </html>",
+          "responses": ["do(action=\"Search\", argument=\"Hillcrest Lodge\", element=\"1\")",
+                        "# Note: the page shows 16803\nexit(message=\"16803\")"]}
+    bad = {"intent": "What is the postcode of Hillcrest Lodge?", "html": "<html> <input id=\"1\"> </html>",
+           "responses": ["exit(message=\"\")"]}
+    examples = [dict(ok, label=1, intent=ok["intent"] + f" ({i})") for i in range(4)] + \
+               [dict(bad, label=0, intent=bad["intent"] + f" ({i})") for i in range(4)]
+    with pytest.raises(ValueError, match="needs both YES and NO examples"):
+        orm.train_orm(examples[:4], tmp_path / "none")
+    out = orm.train_orm(examples, tmp_path / "judge", epochs=15, lr=3e-3, batch_size=4, max_tokens=256,
+                        hidden=64, layers=1, log=lambda *_: None)
+    log = json.loads((out / "train_log.json").read_text())
+    assert log["epoch_loss"][-1] < 0.5 * log["epoch_loss"][0]
+    judge = orm.ORM.load(out)
+    probs = judge.score(examples)
+    assert min(probs[:4]) > max(probs[4:])
+    assert judge.judge(examples) == [True] * 4 + [False] * 4
+
+
+def test_table3_metrics_by_hand():
+    probs, labels, exited = [0.9, 0.8, 0.3, 0.6, 0.1], [1, 0, 0, 1, 0], [True, True, False, True, True]
+    res = orm.metrics(probs, labels, exited, bins=2)
+    r = res["ORM"]          # predictions 1 1 0 1 0: tp 2, fp 1, fn 0
+    assert (r["accuracy"], r["precision"], r["recall"]) == pytest.approx((4 / 5, 2 / 3, 1.0))
+    # bin [0, .5): P 0.3, 0.1 (mean 0.2), success 0/2; bin [.5, 1]: mean P 2.3/3, success 2/3
+    assert r["ece"] == pytest.approx(2 / 5 * 0.2 + 3 / 5 * abs(2.3 / 3 - 2 / 3))          # 0.14
+    assert [(b["n"], b["success"]) for b in r["reliability"]] == [(2, 0.0), (3, pytest.approx(2 / 3))]
+    m = res["always-majority"]   # 2 of 5 succeed: always NO
+    assert (m["accuracy"], m["recall"], m["ece"]) == pytest.approx((3 / 5, 0.0, 0.4))
+    assert math.isnan(m["precision"])
+    e = res["exit called"]       # P = 1 1 0 1 1: tp 2, fp 2; bin 1: n 4, success 1/2; bin 0: n 1, success 0
+    assert (e["accuracy"], e["precision"], e["recall"], e["ece"]) == pytest.approx((3 / 5, 1 / 2, 1.0, 4 / 5 * 0.5))
+    assert orm.metrics(probs, labels, exited)["ORM"]["ece"] == pytest.approx((0.1 + 0.8 + 0.3 + 0.4 + 0.1) / 5)
+    assert orm.metrics([0.2, 0.7], [1, 0])["always-majority"]["accuracy"] == 0.5    # a tie counts as YES
+    table = orm.format_table(dict(res, by_source={"oracle": {"n": 5, "accuracy": 0.8}}))
+    assert "| ORM | 80.0 | 66.7 | 100.0 | 0.140 |" in table
+    assert "| always-majority | 60.0 | - | 0.0 | 0.400 |" in table
+    with pytest.raises(ValueError, match="as many probabilities as labels"):
+        orm.metrics([0.5], [1, 0])
+
+
+def test_trajectory_from_an_env_result_and_wrong_answers():
+    result = {"task_id": 3, "score": 1.0, "end": "exit", "steps": [
+        {"step": 0, "prompt": "...", "html": "<p> start </p>", "response": "do(action=\"Scroll Down\")", "url": "u0"},
+        {"step": 1, "prompt": "...", "html": "<p> 42 </p>", "response": "exit(message=\"42\")", "url": "u1"}]}
+    assert orm.trajectory(result, {"intent": "How many?"}) == {
+        "intent": "How many?", "responses": ["do(action=\"Scroll Down\")", "exit(message=\"42\")"], "html": "<p> 42 </p>"}
+    rng = random.Random(0)
+    assert orm.wrong_answer("42", [], rng) != "42" and orm.wrong_answer("42", [], rng).lstrip("-").isdigit()
+    assert orm.wrong_answer("fitness", ["fitness", "books"], rng) == "books"
+    assert orm.wrong_answer("fitness", ["Fitness"], rng) == "N/A"
+
+
+def test_parse_args():
+    cmd, args = orm.parse_args(["eval", "--orm", "x", "--bf16"])
+    assert (cmd, args.orm, args.bf16, args.max_tokens) == ("eval", "x", True, 1024)
+    with pytest.raises(SystemExit):
+        orm.parse_args(["train", "--epochs", "0"])
+
+
+def test_data_build_on_miniarena_gives_both_labels(arena):
+    """Two short string_match tasks: the oracle succeeds, a wrong answer and an early exit fail, per the evaluator."""
+    from miniarena.tasks import build
+    tasks = build("train", 0)
+    picked = [next(t for t in tasks if t["intent"].startswith(p)) for p in ("What is the postcode of", "Who posted")]
+    rows = orm.build_dataset(arena, picked, split="train", slots=4, perturb=("wrong_answer", "truncate"))
+    by = {(r["task_id"], r["source"]): r for r in rows}
+    assert {r["source"] for r in rows} == {"oracle", "wrong_answer", "truncate"}
+    for t in picked:
+        assert by[(t["task_id"], "oracle")]["label"] == 1
+        assert by[(t["task_id"], "wrong_answer")]["label"] == 0
+        assert by[(t["task_id"], "truncate")]["label"] == 0
+    for r in rows:
+        assert r["exited"] and r["responses"] and r["html"] and r["split"] == "train"
+        assert r["label"] == int(r["score"] > 0.5)
