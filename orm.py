@@ -272,14 +272,12 @@ def build_dataset(arena, tasks: list, policy_model=None, tok=None, split: str = 
             n = len(r["steps"])
             for kind in perturb:
                 if kind == "wrong_answer" and "string_match" in t["eval"]["eval_types"] and r["end"] == "exit":
-                    plan = {"answer": wrong_answer(r["answer"] or "", answers[t.get("intent_template_id")], rng)}
-                elif kind == "truncate" and n >= 2:
-                    plan = {"step": rng.randrange(n - 1)}
-                elif kind == "random_click" and n >= 2:
-                    plan = {"step": rng.randrange(n - 1)}
+                    plans.append({"kind": kind, "answer": wrong_answer(r["answer"] or "",
+                                                                       answers[t.get("intent_template_id")], rng)})
+                elif kind != "wrong_answer" and n >= 2:      # truncate, random_click: at a step before the last
+                    plans.append({"kind": kind, "step": rng.randrange(n - 1)})
                 else:
                     continue
-                plans.append(dict(plan, kind=kind))
                 configs.append(t)
         jobs = [dict(t, task_id=i) for i, t in enumerate(configs)]
         res = env.play(pool, jobs, _oracle_policy(plans, seed))
@@ -461,6 +459,8 @@ class Args:
     """depth of the tiny judge"""
     bf16: bool = False
     """bf16 autocast for training (fp32 master weights)"""
+    threads: int = 0
+    """torch threads; 0: all cores but one, as train.py (on a busy machine 1 thread beats 2 by far)"""
 
 
 def parse_args(argv=None) -> tuple[str, Args]:
@@ -487,14 +487,6 @@ def load_jsonl(path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
-def save_jsonl(path, rows: list) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    os.replace(tmp, path)
-
-
 def data(args: Args, splits=("train", "test")) -> dict:
     """Each split's labelled examples, from RUN_DIR/{split}.jsonl, built (and cached) when missing."""
     run, out, arena = Path(args.run_dir), {}, None
@@ -511,7 +503,9 @@ def data(args: Args, splits=("train", "test")) -> dict:
                 t0 = time.time()
                 rows = build_dataset(arena, tasks, model, tok, split, args.seed, args.slots, args.max_steps,
                                      [p for p in args.perturb.split(",") if p])
-                save_jsonl(path, rows)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.with_suffix(".tmp").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+                os.replace(path.with_suffix(".tmp"), path)
                 print(f"{split}: {len(rows)} episodes, {sum(r['label'] for r in rows)} successes, "
                       f"{time.time() - t0:.0f}s -> {path}", flush=True)
             out[split] = load_jsonl(path)
@@ -524,6 +518,7 @@ def data(args: Args, splits=("train", "test")) -> dict:
 def main(argv=None) -> dict | None:
     cmd, args = parse_args(argv)
     run = Path(args.run_dir)
+    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 2) - 1))
     if cmd == "data":
         data(args)
         return None

@@ -29,6 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import policy  # noqa: E402
+import train  # noqa: E402
 
 
 def corpus() -> list[str]:
@@ -57,9 +58,8 @@ def main():
     rng = random.Random(0)
     prompts = [[rng.randrange(5, V) for _ in range(args.prompt - rng.randrange(0, args.prompt // 4))] for _ in range(args.batch)]
     actions = [[rng.randrange(5, V) for _ in range(args.action)] for _ in range(args.batch)]
-    ref = torch.zeros(args.batch)
     adv = torch.randn(args.batch)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    opt = train.adamw(model.parameters(), 1e-5)   # the optimizer train.py uses
     tokens = sum(len(p) + len(a) for p, a in zip(prompts, actions))
 
     def ours(bf16):
