@@ -29,7 +29,9 @@ Simplified, on purpose:
     SFT on "YES<|eot_id|>" / "NO<|eot_id|>" (lr 5e-6, 4 epochs, cosine, warmup 0.1).
   * Too long prompts lose the end of the page text (then the oldest history lines) until they fit `max_tokens`;
     the public code cuts the token ids at 16384 from the right, which drops the assistant header.
-  * The data are miniarena rollouts, not the paper's 12,200 labelled WebArena rollouts (never released).
+  * The data are miniarena rollouts, not the paper's 12,200 labelled WebArena rollouts (never released), and the
+    default judge is a tiny model from scratch, not Llama-3.1-8B: it learns the trajectory's shape (early exit,
+    missing steps, stray clicks) but cannot check an answer against the page, so wrong final answers fool it.
 """
 from __future__ import annotations
 
@@ -115,11 +117,12 @@ def encode(tok, traj: dict, max_tokens: int = 4096) -> tuple[list, bool]:
         if key not in traj:
             raise ValueError(f"a trajectory needs 'intent', 'responses' and 'html'; {key!r} is missing "
                              f"(keys: {sorted(traj)})")
-    intent, responses, html = traj["intent"], list(traj["responses"]), traj["html"].strip()
+    intent, responses, html = traj["intent"], traj["responses"], traj["html"]
     ids_of = lambda r, h: tok(orm_prompt(intent, r, h), add_special_tokens=False)["input_ids"]  # noqa: E731
-    ids = ids_of(responses, html)
+    ids = ids_of(responses, html)                  # (orm_prompt checks the types)
     if len(ids) <= max_tokens:
         return ids, False
+    responses, html = list(responses), html.strip()
     lo, hi = 0, len(html)
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -169,14 +172,12 @@ class ORM:
         seqs = [encode(self.tok, t, self.max_tokens)[0] for t in trajectories]
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         out = [0.0] * len(seqs)
-        was_training = self.model.training
         self.model.eval()
         for c in range(0, len(order), self.batch_size):
             idx = order[c:c + self.batch_size]
             probs = p_yes(yes_no_logits(self.model, [seqs[i] for i in idx], self.pad_id, self.ids))
             for i, q in zip(idx, probs.tolist()):
                 out[i] = q
-        self.model.train(was_training)
         return out
 
     def judge(self, trajectories: list, threshold: float = 0.5) -> list[bool]:
@@ -297,8 +298,14 @@ def build_dataset(arena, tasks: list, policy_model=None, tok=None, split: str = 
 # Training
 
 
+def cosine_lr(step: int, total: int, peak: float, warmup: float = 0.1) -> float:
+    """Linear warmup over the first `warmup` share of the updates, then cosine to 0 (LLaMA-Factory's schedule)."""
+    w = max(1, int(warmup * total))
+    return peak * (step + 1) / w if step < w else peak * 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
+
+
 def train_orm(examples: list, out_dir, base: str = "tiny", epochs: int = 8, lr: float = 1e-3,
-              batch_size: int = 8, max_tokens: int = 1024, bf16: bool = False, seed: int = 0,
+              batch_size: int = 8, max_tokens: int = 512, bf16: bool = False, seed: int = 0,
               hidden: int = 128, layers: int = 2, device: str = "cpu", log=print) -> Path:
     """Fine-tune a judge on labelled trajectories; save it (model + tokenizer) to `out_dir`, loadable by ORM.load.
 
@@ -330,9 +337,8 @@ def train_orm(examples: list, out_dir, base: str = "tiny", epochs: int = 8, lr: 
         losses = []
         for c in range(0, len(idx), batch_size):
             b = idx[c:c + batch_size]
-            w = max(1, total // 10)
             for g in opt.param_groups:
-                g["lr"] = lr * ((u + 1) / w if u < w else 0.5 * (1 + math.cos(math.pi * (u - w) / max(1, total - w))))
+                g["lr"] = cosine_lr(u, total, lr)
             with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
                 logits = yes_no_logits(model, [seqs[i] for i in b], orm.pad_id, orm.ids)
             loss = F.cross_entropy(logits, target[b].to(logits.device))
@@ -429,7 +435,7 @@ class Args:
     """where the labelled data (train.jsonl, test.jsonl), the judge (model/) and the eval table go"""
     seed: int = 0
     """seed of miniarena's data, task sampling, perturbations, model init"""
-    train_tasks: int = 100
+    train_tasks: int = 250
     """training-split tasks whose rollouts make the training data"""
     test_tasks: int = 50
     """test-split tasks whose rollouts make the held-out data"""
@@ -445,13 +451,13 @@ class Args:
     """judge to fine-tune: 'tiny' builds a small model on the training prompts; else an HF directory"""
     orm: str = ""
     """the judge `eval` scores (default: RUN_DIR/model)"""
-    epochs: int = 10
+    epochs: int = 8
     """epochs over the training data (the paper: 4)"""
     lr: float = 1e-3
     """peak learning rate, cosine with 10% warmup (the paper: 5e-6 for Llama-3.1-8B)"""
     batch_size: int = 8
     """examples per update (the paper: 128)"""
-    max_tokens: int = 1024
+    max_tokens: int = 512
     """judge input budget in tokens; the page text is cut beyond it (the paper: 16384)"""
     hidden: int = 128
     """width of the tiny judge"""
@@ -474,7 +480,8 @@ def parse_args(argv=None) -> tuple[str, Args]:
     for f in dataclasses.fields(Args):
         typ = {"int": int, "float": float, "str": str, "bool": bool}[f.type]
         kw = {"action": argparse.BooleanOptionalAction} if typ is bool else {"type": typ}
-        ap.add_argument("--" + f.name.replace("_", "-"), default=f.default, help=docs.get(f.name, ""), **kw)
+        help_ = docs.get(f.name, "").replace("%", "%%")
+        ap.add_argument("--" + f.name.replace("_", "-"), default=f.default, help=help_, **kw)
     ns = vars(ap.parse_args(argv))
     cmd, args = ns.pop("command"), Args(**ns)
     for name in ("train_tasks", "test_tasks", "slots", "max_steps", "epochs", "batch_size", "max_tokens"):
@@ -492,13 +499,18 @@ def data(args: Args, splits=("train", "test")) -> dict:
     run, out, arena = Path(args.run_dir), {}, None
     try:
         for split in splits:
-            path = run / f"{split}.jsonl"
+            path, meta_path = run / f"{split}.jsonl", run / f"{split}.meta.json"
+            meta = {"tasks": args.train_tasks if split == "train" else args.test_tasks, "seed": args.seed,
+                    "perturb": args.perturb, "policy": args.policy, "max_steps": args.max_steps}
+            if path.exists() and (not meta_path.exists() or json.loads(meta_path.read_text()) != meta):
+                print(f"{path} was built with other options: rebuilding it", flush=True)
+                path.unlink()
             if not path.exists():
                 from miniarena import MiniArena
                 from miniarena.tasks import build
                 from train import spread
                 arena = arena or MiniArena(seed=args.seed).start()
-                tasks = spread(build(split, args.seed), args.train_tasks if split == "train" else args.test_tasks)
+                tasks = spread(build(split, args.seed), meta["tasks"])
                 model, tok = policy.load_actor(args.policy) if args.policy else (None, None)
                 t0 = time.time()
                 rows = build_dataset(arena, tasks, model, tok, split, args.seed, args.slots, args.max_steps,
@@ -506,6 +518,7 @@ def data(args: Args, splits=("train", "test")) -> dict:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.with_suffix(".tmp").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
                 os.replace(path.with_suffix(".tmp"), path)
+                meta_path.write_text(json.dumps(meta))
                 print(f"{split}: {len(rows)} episodes, {sum(r['label'] for r in rows)} successes, "
                       f"{time.time() - t0:.0f}s -> {path}", flush=True)
             out[split] = load_jsonl(path)

@@ -31,6 +31,7 @@ import json
 import re
 import secrets
 import sqlite3
+import sys
 import threading
 import time
 import traceback
@@ -492,3 +493,10 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        """A browser that drops a connection (a closed context, an aborted load) is normal here: only
+        other errors are printed."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)

@@ -13,6 +13,29 @@ sys.path.insert(0, str(ROOT))
 PAGES = ROOT / "tests" / "pages"
 SHARED = ROOT.parent / "shared" / "reference"
 
+# text a tiny tokenizer + model are built from in the tests (policy.build_tiny)
+TINY_CORPUS = [
+    "Task Instruction: Show me the orders of customer Emma Lopez",
+    '<html><body><a id="1" data-bbox="0,0,10,10" data-text="Orders">Orders</a><input id="2" '
+    'type="text" placeholder="Search"/><button id="3">Go</button></body></html>',
+    '# Element: the search box\ndo(action="Search", argument="phones", element="2")',
+    'do(action="Click", element="1")', 'exit(message="3 orders")', "do(action=\"Scroll Down\")",
+] * 20
+
+
+@pytest.fixture(scope="session")
+def train():
+    """miniarena's train split (1,100 WebArena configs)."""
+    from miniarena.tasks import build
+    return build("train")
+
+
+@pytest.fixture(scope="session")
+def test_split():
+    """miniarena's test split (165 WebArena configs)."""
+    from miniarena.tasks import build
+    return build("test")
+
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"

@@ -15,19 +15,9 @@ import torch
 import curriculum as C
 import env
 from miniarena import SITE_NAMES, oracle
-from miniarena.tasks import all_templates, build
+from miniarena.tasks import all_templates
 
 torch.set_num_threads(1)   # tiny models on a shared machine (see test_policy.py)
-
-
-@pytest.fixture(scope="module")
-def train():
-    return build("train")
-
-
-@pytest.fixture(scope="module")
-def test_split():
-    return build("test")
 
 
 def one_per_template(train):

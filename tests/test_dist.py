@@ -14,22 +14,16 @@ import torch
 
 import dist
 import policy
+from conftest import TINY_CORPUS
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "_dist_worker.py"
-CORPUS = [
-    "Task Instruction: Show me the orders of customer Emma Lopez",
-    '<html><body><a id="1" data-bbox="0,0,10,10" data-text="Orders">Orders</a><input id="2" '
-    'type="text" placeholder="Search"/><button id="3">Go</button></body></html>',
-    '# Element: the search box\ndo(action="Search", argument="phones", element="2")',
-    'do(action="Click", element="1")', 'exit(message="3 orders")', "do(action=\"Scroll Down\")",
-] * 20
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return policy.build_tiny(tmp_path_factory.mktemp("tiny"), CORPUS, vocab_size=400, hidden=64, layers=2,
+    return policy.build_tiny(tmp_path_factory.mktemp("tiny"), TINY_CORPUS, vocab_size=400, hidden=64, layers=2,
                              heads=4, seed=0)
 
 

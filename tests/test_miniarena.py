@@ -11,17 +11,7 @@ import pytest
 
 import env
 from miniarena import INSTANCE_COOKIE, SITE_NAMES, oracle
-from miniarena.tasks import all_templates, build
-
-
-@pytest.fixture(scope="module")
-def train():
-    return build("train")
-
-
-@pytest.fixture(scope="module")
-def test_split():
-    return build("test")
+from miniarena.tasks import all_templates
 
 
 @pytest.fixture(scope="module")

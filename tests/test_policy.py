@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import policy
+from conftest import TINY_CORPUS
 
 # Tiny models on a shared 2-core machine: OpenMP threads spinning against other processes make small
 # matmuls ~40x slower than one thread does.
@@ -157,18 +158,11 @@ def test_prompt_cut_at_16384_minus_512():
 # =============================================================================================
 # The tiny model
 
-CORPUS = [
-    "Task Instruction: Show me the orders of customer Emma Lopez",
-    '<html><body><a id="1" data-bbox="0,0,10,10" data-text="Orders">Orders</a><input id="2" '
-    'type="text" placeholder="Search"/><button id="3">Go</button></body></html>',
-    '# Element: the search box\ndo(action="Search", argument="phones", element="2")',
-    'do(action="Click", element="1")', 'exit(message="3 orders")', "do(action=\"Scroll Down\")",
-] * 20
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    d = policy.build_tiny(tmp_path_factory.mktemp("tiny"), CORPUS, vocab_size=400, hidden=64, layers=2,
+    d = policy.build_tiny(tmp_path_factory.mktemp("tiny"), TINY_CORPUS, vocab_size=400, hidden=64, layers=2,
                           heads=4, seed=0)
     model, tok = policy.load_actor(d)
     return d, model, tok
@@ -191,7 +185,7 @@ def test_build_tiny_is_an_ordinary_hf_directory(tiny, tmp_path):
     assert tok.decode(enc[1:]) == prompt
     # same weights as the loaded actor; deterministic: a second build gives the same files
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), model.state_dict().values()))
-    d2 = policy.build_tiny(tmp_path / "again", CORPUS, vocab_size=400, hidden=64, layers=2, heads=4, seed=0)
+    d2 = policy.build_tiny(tmp_path / "again", TINY_CORPUS, vocab_size=400, hidden=64, layers=2, heads=4, seed=0)
     for f in ("tokenizer.json", "model.safetensors"):
         assert (d / f).read_bytes() == (d2 / f).read_bytes()
 
@@ -201,7 +195,7 @@ def test_check_tokenizer_rejects_a_tokenizer_without_header_tokens():
     from transformers import PreTrainedTokenizerFast
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=300, show_progress=False,
+    bpe.train_from_iterator(TINY_CORPUS, trainers.BpeTrainer(vocab_size=300, show_progress=False,
                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     gpt2_like = PreTrainedTokenizerFast(tokenizer_object=bpe)
     with pytest.raises(ValueError, match="<\\|eot_id\\|>"):
