@@ -51,7 +51,7 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
 import env
 import policy
@@ -158,11 +158,8 @@ class ORM:
 
     @classmethod
     def load(cls, path, dtype=torch.float32, device="cpu", **kw) -> "ORM":
-        """An HF directory (one `train_orm` wrote, or THUDM/webrl-orm-llama-3.1-8b as downloaded)."""
-        p = Path(path)
-        if not (p / "config.json").is_file():
-            raise FileNotFoundError(f"ORM path {str(path)!r} is not an HF model directory (no config.json)")
-        tok = AutoTokenizer.from_pretrained(p)
+        """An HF directory (one `train_orm` wrote) or a hub name (THUDM/webrl-orm-llama-3.1-8b)."""
+        p, tok = policy.hf_tokenizer(path, "ORM")
         model = AutoModelForCausalLM.from_pretrained(p, dtype=dtype).to(device).eval()
         return cls(model, tok, **kw)
 

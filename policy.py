@@ -173,24 +173,28 @@ def build_tiny(out_dir, texts, vocab_size: int = 4096, hidden: int = 256, layers
     return out_dir
 
 
+def hf_tokenizer(path, what: str = "model"):
+    """(source, tokenizer) of an HF model given as a local directory or a hub name (org/model), with
+    errors that say which of the two was expected and what was found."""
+    p = Path(path)
+    if p.is_dir():
+        if not (p / "config.json").exists():
+            raise FileNotFoundError(f"{what} path {str(p)!r} has no config.json: not an HF model directory")
+        return p, AutoTokenizer.from_pretrained(p)
+    if p.exists() or str(path).count("/") != 1 or str(path).startswith((".", "/")):
+        raise FileNotFoundError(f"{what} path {str(path)!r} is not a directory (expected an HF model directory, "
+                                "e.g. one written by policy.build_tiny, or a hub name org/model)")
+    try:   # a hub name: THUDM/webrl-llama-3.1-8b, THUDM/webrl-orm-llama-3.1-8b ...
+        return str(path), AutoTokenizer.from_pretrained(str(path))
+    except OSError as e:
+        raise FileNotFoundError(f"{what} {str(path)!r} is no local directory and could not be fetched from the hub: {e}") from None
+
+
 def load_actor(path, dtype=torch.float32, device="cpu"):
     """(model, tokenizer) from an HF directory (tiny, Llama-3.1-8B, a saved phase checkpoint).
     The tokenizer is checked for the WebRL header tokens, pads on the left (for generation) and gets
     eos as pad when it has none (Llama-3.1, as the public code does)."""
-    p = Path(path)
-    if not p.is_dir():
-        if p.exists() or str(path).count("/") != 1 or str(path).startswith((".", "/")):
-            raise FileNotFoundError(f"actor path {str(path)!r} is not a directory (expected an HF model "
-                                    "directory, e.g. one written by policy.build_tiny, or a hub name org/model)")
-        try:   # a hub name: THUDM/webrl-llama-3.1-8b, meta-llama/Llama-3.1-8B-Instruct ...
-            tok = AutoTokenizer.from_pretrained(str(path))
-        except OSError as e:
-            raise FileNotFoundError(f"{path!r} is no local directory and could not be fetched from the hub: {e}") from None
-        p = str(path)
-    elif not (p / "config.json").exists():
-        raise FileNotFoundError(f"{p} has no config.json: not an HF model directory")
-    else:
-        tok = AutoTokenizer.from_pretrained(p)
+    p, tok = hf_tokenizer(path, "actor")
     check_tokenizer(tok)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
