@@ -35,10 +35,6 @@ Simplified, on purpose:
 """
 from __future__ import annotations
 
-import argparse
-import ast
-import dataclasses
-import inspect
 import json
 import math
 import os
@@ -467,23 +463,12 @@ class Args:
 
 
 def parse_args(argv=None) -> tuple[str, Args]:
-    """(command, Args); each Args field is a flag whose help is the field's docstring."""
-    body = ast.parse(inspect.getsource(Args)).body[0].body
-    docs = {a.target.id: b.value.value for a, b in zip(body, body[1:])
-            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)}
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("command", choices=["data", "train", "eval"], help="what to do")
-    for f in dataclasses.fields(Args):
-        typ = {"int": int, "float": float, "str": str, "bool": bool}[f.type]
-        kw = {"action": argparse.BooleanOptionalAction} if typ is bool else {"type": typ}
-        help_ = docs.get(f.name, "").replace("%", "%%")
-        ap.add_argument("--" + f.name.replace("_", "-"), default=f.default, help=help_, **kw)
-    ns = vars(ap.parse_args(argv))
-    cmd, args = ns.pop("command"), Args(**ns)
+    """(command, Args); each Args field is a flag whose help is the field's docstring (train.cli)."""
+    import train   # here, not at the top: train imports orm
+    cmd, args = train.cli(Args, argv, __doc__, ("data", "train", "eval"))
     for name in ("train_tasks", "test_tasks", "slots", "max_steps", "epochs", "batch_size", "max_tokens"):
         if getattr(args, name) < 1:
-            ap.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+            raise SystemExit(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     return cmd, args
 
 

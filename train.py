@@ -199,8 +199,9 @@ class Args:
             raise ValueError("--curriculum llm writes tasks without evaluators: their reward needs --reward orm")
 
 
-def cli(cls, argv=None, doc: str = ""):
-    """Command-line flags from a config dataclass's fields; each field's docstring is its --help text."""
+def cli(cls, argv=None, doc: str = "", commands: tuple = ()):
+    """Command-line flags from a config dataclass's fields; each field's docstring is its --help text.
+    With `commands`, a first positional argument picks one of them: returns (command, config)."""
     docs = {}
     body = ast.parse(inspect.getsource(cls)).body[0].body
     for a, b in zip(body, body[1:]):
@@ -214,7 +215,10 @@ def cli(cls, argv=None, doc: str = ""):
         else:
             typ = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
             ap.add_argument(flag, type=typ, default=f.default, help=docs.get(f.name, "").replace("%", "%%"))
-    return cls(**vars(ap.parse_args(argv)))
+    if commands:
+        ap.add_argument("command", choices=commands, help="what to do")
+    ns = vars(ap.parse_args(argv))
+    return (ns.pop("command"), cls(**ns)) if commands else cls(**ns)
 
 
 def parse_args(argv=None) -> Args:
