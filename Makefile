@@ -39,6 +39,7 @@ bench: setup
 	$(PY) bench/miniarena.py
 	$(PY) bench/env_step.py
 	$(PY) bench/train_step.py
+	$(PY) bench/memory.py
 
 clean:
 	rm -rf $(VENV) .auth runs .pytest_cache
