@@ -128,9 +128,9 @@ def parse_task(config: dict, urls: dict | None = None, where: str = "task") -> T
                 config.get("storage_state"), geo, ev, config)
 
 
-def load_configs(path) -> list[dict]:
-    """The raw configs of a file holding one config or a list, each validated (parse_task's errors name
-    the file, the index, the task and the field); placeholders are left in."""
+def load_tasks(path, urls: dict | None = None, resolve: bool = True) -> list[Task]:
+    """Load a file holding one config or a list of configs, as Tasks with the site URLs filled in
+    (resolve=False: validated only, with stand-in URLs). Errors name the file, index, task and field."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"task file {path} does not exist")
@@ -141,20 +141,14 @@ def load_configs(path) -> list[dict]:
     configs = data if isinstance(data, list) else [data]
     if not configs:
         raise ValueError(f"{path}: the task list is empty")
-    stand_in = {v: f"http://{v.lower()}.invalid" for v in SITE_VARS}   # validate without site URLs
-    for i, c in enumerate(configs):
-        parse_task(c, stand_in, f"{path}[{i}]")
-    return configs
+    if not resolve:  # validate without site URLs: fill placeholders with stand-ins
+        urls = {v: f"http://{v.lower()}.invalid" for v in SITE_VARS}
+    return [parse_task(c, urls, f"{path}[{i}]") for i, c in enumerate(configs)]
 
 
-def load_tasks(path, urls: dict | None = None, resolve: bool = True) -> list[Task]:
-    """Load a file holding one config or a list of configs, as Tasks with the site URLs filled in
-    (resolve=False: validated only, with stand-in URLs)."""
-    configs = load_configs(path)
-    if resolve:
-        return [parse_task(c, urls, f"{path}[{i}]") for i, c in enumerate(configs)]
-    stand_in = {v: f"http://{v.lower()}.invalid" for v in SITE_VARS}
-    return [parse_task(c, stand_in, f"{path}[{i}]") for i, c in enumerate(configs)]
+def load_configs(path) -> list[dict]:
+    """The raw configs of a file (placeholders left in), each validated as load_tasks validates."""
+    return [t.config for t in load_tasks(path, resolve=False)]
 
 
 # =============================================================================================

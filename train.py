@@ -706,7 +706,7 @@ def main(args: Args) -> list[dict]:
             reward, rm = rewards(judge, results, tasks)
             m.update(rm)
             if d.is_main:
-                save_json_atomic(run / f"tasks_phase{phase}.json", [dict(t, reward=r) for t, r in zip(tasks, reward)])
+                curriculum.save_tasks(run / f"tasks_phase{phase}.json", [dict(t, reward=r) for t, r in zip(tasks, reward)])
             # 4. replay: successful trajectories join the buffer; confident-enough old steps come back
             fresh, next_prompts = [], []
             for res, r in zip(results, reward):
