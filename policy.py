@@ -23,12 +23,16 @@ What it implements (Qi et al., "WebRL", arXiv 2411.02337; WEBRL_FACTS.md section
       actor_loss_official, advantage_official, mc_returns: `THUDM/WebRL`
                   `webrl/algorithms/webrl/trainer.py` (WebRLTrainer.actor_loss) and
                   `scripts/process_data.py` (add_mc_return), see their docstrings.
+      baselines   weighted_nll L = -mean[w * log pi(a|s) / n] with w = 1 on Filtered BC's kept
+                  trajectories (filtered_bc_keep), exp(A / tau) for AWR (awr_weights), 1[A > 0] for
+                  DigiRL (digirl_weights); pg_loss L = -mean[A log pi(a|s)] for the w/o-KL ablation.
 
 Simplifications and choices, on purpose:
   * log pi(a|s) of a response is the sum over its tokens *including the closing <|eot_id|>* (the paper
     says "the action"; the public code tokenizes the response text without it).
-  * Prompts longer than `max_prompt_tokens` are cut from the left, keeping the BOS token (the public
-    code cuts at 16384 tokens from the right, which would cut the current page and the answer slot).
+  * Prompts longer than `max_prompt_tokens` lose the end of the current page first, then the oldest
+    history rounds; the instruction and the assistant header stay (`encode_prompt`; the public code cuts
+    at 16384 tokens from the right, which would cut the answer slot).
   * Critic heads are hidden -> hidden -> 2 with PyTorch's default init (the public heads have one more
     hidden layer and normal(0.2) init). The critic reads the last *real* token; the public code reads
     position -1 of a right-padded batch, i.e. a pad token for all but the longest prompt.
@@ -43,7 +47,9 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -598,3 +604,43 @@ def actor_loss_official(logp_tokens_sum, ref_logp_sum, adv, n_tokens, add_sft_lo
     info = {"advantages.mean": a.mean().item(), "mask": keep.sum().item(), "beta": beta.mean().item(),
             "ref_prob": p_ref.mean().item(), "log_prob_ratio": rho.detach().mean().item()}
     return loss, info
+
+
+# =============================================================================================
+# The baselines' updates (paper section 5.1 / Table 1): every one is a weighted behaviour cloning
+# -mean_i[w_i * log pi(a_i|s_i) / n_i] on per-token means; they differ in the weights w_i.
+
+
+def weighted_nll(logp_sum, n_tokens, weight):
+    """L = -mean_i[w_i * log pi_theta(a_i|s_i) / n_i]: behaviour cloning of action i (n_i tokens) with a
+    constant weight w_i >= 0. Filtered BC: w = 1 on kept trajectories; AWR: `awr_weights`; DigiRL:
+    `digirl_weights`."""
+    n = torch.as_tensor(n_tokens, dtype=logp_sum.dtype, device=logp_sum.device)
+    w = torch.as_tensor(weight, dtype=logp_sum.dtype, device=logp_sum.device).detach()
+    return -(w * logp_sum / n).mean()
+
+
+def awr_weights(adv, temperature: float = 1.0, max_weight: float = 20.0):
+    """Advantage-weighted regression (Peng et al. 2019): w = min(exp(A / temperature), max_weight)."""
+    return torch.clamp(torch.exp(torch.as_tensor(adv, dtype=torch.float32) / temperature), max=max_weight)
+
+
+def digirl_weights(adv, threshold: float = 0.0):
+    """DigiRL's advantage-binarised update (Bai et al. 2024): clone the steps with A > threshold, drop the
+    others: w = 1[A > threshold]."""
+    return (torch.as_tensor(adv, dtype=torch.float32) > threshold).float()
+
+
+def filtered_bc_keep(rewards, top: float = 0.3, seed: int = 0) -> list[int]:
+    """Filtered BC's data: indices of the top `top` fraction of trajectories by reward (paper: the 70th
+    percentile), ties broken at random, and never a trajectory with reward 0 (binary rewards: at most
+    ceil(top * n) of the successes)."""
+    order = sorted(range(len(rewards)), key=lambda i: (-rewards[i], random.Random(seed * 7919 + i).random()))
+    return sorted(i for i in order[:math.ceil(top * len(rewards))] if rewards[i] > 0)
+
+
+def pg_loss(logp_sum, adv):
+    """The update without the KL term (the paper's "WebRL w/o KL" ablation): the plain policy gradient
+    L = -mean[A * log pi_theta(a|s,I)], nothing holding the actor near pi_ref."""
+    adv = torch.as_tensor(adv, dtype=logp_sum.dtype, device=logp_sum.device).detach()
+    return -(adv * logp_sum).mean()

@@ -25,6 +25,14 @@ trained on labelled miniarena episodes (orm.py). Then each phase i = 1..N:
 and each finished phase is checkpointed (HF directories), so `--resume` after a kill loses at most the
 phase in progress, never a finished one and never the replay buffer.
 
+The paper's baselines and ablations (Table 1, Figure 5, Table 2) run through the same loop:
+    --algo filtered_bc   step 6 is SFT on the top 30% of the phase's trajectories by reward (no critic, no replay)
+    --algo awr           step 6 is SFT weighted by exp(A / tau), A from the same critic (no replay)
+    --algo digirl        the training split only (no curriculum), SFT on the steps with A > 0 (no replay)
+    --algo sft           phase 0 only
+    --no-replay, --no-kl (step 6 is the policy gradient -A log pi), --curriculum none, --conf-low/--conf-high
+bench/paper_table.py runs them all on the same seeds and SFT checkpoints.
+
 What is simplified, on purpose:
   * pi_ref's log-probs of every training action are computed once, before the phase's first update,
     with the actor itself: that *is* the policy at the start of the phase, without a second model
@@ -61,6 +69,8 @@ import orm
 import policy
 from replay import ReplayBuffer
 
+ALGOS = ("webrl", "filtered_bc", "awr", "digirl", "sft")
+ALGO_NAMES = {"webrl": "WebRL", "filtered_bc": "Filtered BC", "awr": "AWR", "digirl": "DigiRL", "sft": "SFT"}
 SITE_COLUMNS = [("reddit", "Reddit"), ("gitlab", "Gitlab"), ("shopping_admin", "CMS"), ("map", "Map"), ("shopping", "OSS")]
 
 
@@ -107,8 +117,19 @@ class Args:
     """the curriculum keeps generated tasks whose critic value V(start) is at least this..."""
     critic_high: float = 0.75
     """...and at most this (paper: [0.05, 0.75])"""
+    algo: str = "webrl"
+    """the update of phases 1..N (paper Table 1): 'webrl' (eq. 6 + replay + curriculum); 'filtered_bc' (SFT on
+    the top --bc-top of each phase's rollouts by reward); 'awr' (advantage-weighted regression with the same
+    critic); 'digirl' (a fixed task set, SFT on the steps with advantage > 0); 'sft' (phase 0 only). Only
+    'webrl' replays; 'digirl' ignores --curriculum"""
     loss: str = "paper"
-    """actor loss: 'paper' (eq. 6) or 'official' (the public code's variant, policy.actor_loss_official)"""
+    """--algo webrl's actor loss: 'paper' (eq. 6) or 'official' (the public code's variant, policy.actor_loss_official)"""
+    no_kl: bool = False
+    """ablation (--algo webrl): the actor update without the KL term, the policy gradient -A log pi (policy.pg_loss)"""
+    bc_top: float = 0.3
+    """--algo filtered_bc keeps this fraction of each phase's trajectories, the best by reward (paper: 30%)"""
+    awr_temperature: float = 1.0
+    """--algo awr weighs each step by exp(A / this), capped at 20"""
     beta: float = 1.0
     """KL coefficient of eq. 6: larger keeps the actor closer to pi_ref"""
     lam: float = 0.5
@@ -147,7 +168,7 @@ class Args:
     max_new_tokens: int = 48
     """tokens per response"""
     max_prompt_tokens: int = 1024
-    """prompts are cut from the left beyond this"""
+    """prompt budget in tokens: beyond it the current page loses its end (policy.encode_prompt)"""
     tiny_hidden: int = 128
     """width of the tiny model"""
     tiny_layers: int = 2
@@ -178,10 +199,14 @@ class Args:
             raise ValueError(f"need 0 <= --critic-low <= --critic-high <= 1, got {self.critic_low}, {self.critic_high}")
         if not 0 <= self.conf_low < self.conf_high <= 1:
             raise ValueError(f"need 0 <= --conf-low < --conf-high <= 1, got {self.conf_low}, {self.conf_high}")
+        if self.no_kl and self.algo != "webrl":
+            raise ValueError(f"--no-kl is an ablation of --algo webrl, got --algo {self.algo}")
+        if not 0 < self.bc_top <= 1 or self.awr_temperature <= 0:
+            raise ValueError(f"need 0 < --bc-top <= 1 and --awr-temperature > 0, got {self.bc_top}, {self.awr_temperature}")
         if self.beta < 0:
             raise ValueError(f"--beta must be >= 0, got {self.beta}")
         for name, allowed in (("reward", ("orm", "groundtruth")), ("curriculum", ("evolve", "llm", "none")),
-                              ("loss", ("paper", "official"))):
+                              ("loss", ("paper", "official")), ("algo", ALGOS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"--{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.sft_epochs == 0 and self.policy == "tiny":
@@ -211,7 +236,9 @@ def cli(cls, argv=None, doc: str = "", commands: tuple = ()):
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
-            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=docs.get(f.name, "").replace("%", "%%"))
+            # --x / --no-x; a field already named no_x is a plain switch (argparse reads "--no-x" as x=False)
+            action = "store_true" if f.name.startswith("no_") else argparse.BooleanOptionalAction
+            ap.add_argument(flag, action=action, default=f.default, help=docs.get(f.name, "").replace("%", "%%"))
         else:
             typ = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
             ap.add_argument(flag, type=typ, default=f.default, help=docs.get(f.name, "").replace("%", "%%"))
@@ -397,11 +424,29 @@ def train_critic(critic, steps: list, args: Args, rng: random.Random, pad_id: in
     return {"critic_loss_first": losses[0] if losses else None, "critic_loss_last": losses[-1] if losses else None}
 
 
-def train_actor(model, tok, steps: list, args: Args, rng: random.Random) -> dict:
-    """The KL-constrained policy update (eq. 6) against pi_ref = the actor at the start of the phase.
+def actor_objective(logp, steps: list, args: Args):
+    """The actor's loss on a micro-batch, given log pi_theta of each whole action (with grad).
+    webrl: eq. 6 against pi_ref (or the public code's variant, or without KL the policy gradient);
+    the baselines: behaviour cloning weighted per step (policy.weighted_nll)."""
+    adv = torch.tensor([s.get("adv", 0.0) for s in steps])
+    n = torch.tensor([len(s["action_ids"]) for s in steps], dtype=torch.float32)
+    if args.algo == "webrl" and args.no_kl:
+        return policy.pg_loss(logp, adv)
+    if args.algo == "webrl":
+        ref = torch.tensor([s["ref_logp"] for s in steps])
+        return policy.actor_loss(logp, ref, adv, args.beta) if args.loss == "paper" else policy.actor_loss_official(logp, ref, adv, n)
+    weight = {"filtered_bc": lambda: torch.ones(len(steps)),   # the steps of the kept trajectories
+              "awr": lambda: policy.awr_weights(adv, args.awr_temperature),
+              "digirl": lambda: policy.digirl_weights(adv)}[args.algo]()
+    return policy.weighted_nll(logp, n, weight)
 
-    Each step carries `adv` (the critic's advantage) and `ref_logp` (sum of log pi_ref over its action
-    tokens, computed before the first update)."""
+
+def train_actor(model, tok, steps: list, args: Args, rng: random.Random) -> dict:
+    """The actor's update on the phase's steps (actor_objective): for WebRL, the KL-constrained policy update
+    (eq. 6) against pi_ref = the actor at the start of the phase.
+
+    Each step carries `adv` (the critic's advantage; not for Filtered BC) and, for eq. 6, `ref_logp` (sum of
+    log pi_ref over its action tokens, computed before the first update)."""
     from tqdm import tqdm
     opt = adamw(model.parameters(), args.actor_lr)
     model.train()
@@ -415,17 +460,11 @@ def train_actor(model, tok, steps: list, args: Args, rng: random.Random) -> dict
                     lps = policy.action_logprobs(model, [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb],
                                                  batch_size=len(mb), grad=True, pad_id=tok.pad_token_id)
                 logp = torch.stack([lp.sum() for lp in lps])
-                ref = torch.tensor([s["ref_logp"] for s in mb], device=logp.device)
-                adv = torch.tensor([s["adv"] for s in mb], device=logp.device)
-                if args.loss == "paper":
-                    loss = policy.actor_loss(logp, ref, adv, args.beta)
-                else:
-                    n = torch.tensor([len(s["action_ids"]) for s in mb], dtype=torch.float32, device=logp.device)
-                    loss = policy.actor_loss_official(logp, ref, adv, n)
-                loss = loss * len(mb) / len(share)
+                loss = actor_objective(logp, mb, args) * len(mb) / len(share)
                 loss.backward()
                 total += loss.item()
-                kls.append((logp.detach() - ref).mean().item())
+                if "ref_logp" in mb[0]:
+                    kls.append((logp.detach().cpu() - torch.tensor([s["ref_logp"] for s in mb])).mean().item())
                 tokens += sum(len(s["action_ids"]) for s in mb)
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
             opt.step()
@@ -436,7 +475,7 @@ def train_actor(model, tok, steps: list, args: Args, rng: random.Random) -> dict
     bar.close()
     model.eval()
     return {"actor_loss_first": losses[0] if losses else None, "actor_loss_last": losses[-1] if losses else None,
-            "kl_to_ref": dist.all_mean(sum(kls) / len(kls) if kls else 0.0), "actor_tokens": tokens * dist.info().world,
+            "kl_to_ref": dist.all_mean(sum(kls) / len(kls)) if kls else None, "actor_tokens": tokens * dist.info().world,
             "actor_tokens_per_s": tokens * dist.info().world / max(1e-9, time.time() - t0)}
 
 
@@ -555,7 +594,7 @@ def phase_tasks(phase: int, args: Args, train_tasks: list, test_tasks: list, run
     n = args.tasks_per_phase
     counts: dict = {}
     tasks: list = []
-    if args.curriculum != "none" and phase > 1:
+    if args.curriculum != "none" and args.algo != "digirl" and phase > 1:
         prev = json.loads((run / f"tasks_phase{phase - 1}.json").read_text())
         failed = [c for c in prev if c["reward"] < 1]
         if args.curriculum == "evolve":
@@ -685,7 +724,7 @@ def main(args: Args) -> list[dict]:
 
         # -- phases 1..N -----------------------------------------------------------------------------------
         judge = orm.ORM.load(judge_path, device=d.device, max_tokens=args.max_prompt_tokens) if args.reward == "orm" else None
-        for phase in range(state["finished"] + 1, args.phases + 1):
+        for phase in range(state["finished"] + 1, (0 if args.algo == "sft" else args.phases) + 1):
             t0 = time.time()
             prev = run / f"phase{phase - 1}"
             model, tok = policy.load_actor(prev / "actor", device=d.device)
@@ -708,8 +747,10 @@ def main(args: Args) -> list[dict]:
             if d.is_main:
                 curriculum.save_tasks(run / f"tasks_phase{phase}.json", [dict(t, reward=r) for t, r in zip(tasks, reward)])
             # 4. replay: successful trajectories join the buffer; confident-enough old steps come back
+            #    (Filtered BC trains on the best --bc-top of the trajectories only)
+            keep = policy.filtered_bc_keep(reward, args.bc_top, args.seed + phase) if args.algo == "filtered_bc" else range(len(results))
             fresh, next_prompts = [], []
-            for res, r in zip(results, reward):
+            for res, r in ((results[i], reward[i]) for i in keep):
                 steps = [s for s in res["steps"] if s.get("action_ids") is not None]
                 for i, s in enumerate(steps):
                     s["final_reward"] = r
@@ -720,7 +761,7 @@ def main(args: Args) -> list[dict]:
             truth = [res["score"] for res in results if res["score"] is not None]
             counts = {"scored": 0, "kept": 0, "sampled": 0}
             replayed = []
-            if not args.no_replay and fresh:
+            if args.algo == "webrl" and not args.no_replay and fresh:
                 replayed, counts = replay.select((model, tok), n_fresh=len(fresh), ratio=args.replay_ratio,
                                                  low=args.conf_low, high=args.conf_high, seed=args.seed + phase,
                                                  before_phase=phase, batch_size=args.micro_batch,
@@ -740,13 +781,15 @@ def main(args: Args) -> list[dict]:
                       "replay_sampled": counts["sampled"], "rollout_s": time.time() - t0})
             # 5. critic, then the advantage;  6. actor (eq. 6) against pi_ref = this phase's starting actor
             if data:
-                m.update(train_critic(critic, data, args, prng, tok.pad_token_id))
-                m.update(attach_advantages(critic, data, next_prompts, args, tok.pad_token_id))
-                ref_logprobs(model, tok, data, args)
+                if args.algo != "filtered_bc":
+                    m.update(train_critic(critic, data, args, prng, tok.pad_token_id))
+                    m.update(attach_advantages(critic, data, next_prompts, args, tok.pad_token_id))
+                if args.algo == "webrl" and not args.no_kl:
+                    ref_logprobs(model, tok, data, args)
                 m.update(train_actor(model, tok, data, args, prng))
             # 7. evaluate on the test split at temperature 0
             eval_results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, f"eval phase {phase}")
-            row = {"model": f"WebRL phase {phase}", "phase": phase, **success_table(eval_results, test_tasks)}
+            row = {"model": f"{ALGO_NAMES[args.algo]} phase {phase}", "phase": phase, **success_table(eval_results, test_tasks)}
             save_checkpoint(run, phase, model, tok, critic)
             m.update(success=row["Avg"], seconds=time.time() - t0)
             finish_phase(run, state, rows, row, m, metrics_path)

@@ -353,3 +353,43 @@ def test_critic_values_padding_and_round_trip(tiny, tmp_path):
     l0.backward()
     opt.step()
     assert policy.critic_loss(critic(x, m), y).item() < l0.item()
+
+
+def test_baseline_weights_and_weighted_nll_hand():
+    # AWR: exp(A / 0.5) for A = 0, 0.5, -0.5, 3 -> 1, e, 1/e, min(e^6, 20) = 20
+    w = policy.awr_weights(torch.tensor([0.0, 0.5, -0.5, 3.0]), temperature=0.5)
+    assert torch.allclose(w, torch.tensor([1.0, math.e, 1 / math.e, 20.0]))
+    # DigiRL: 1[A > 0]; A = 0 is dropped
+    assert policy.digirl_weights([0.2, 0.0, -0.1]).tolist() == [1.0, 0.0, 0.0]
+    # weighted NLL: -mean[w * logp / n] = -(1 * -2 / 4 + 0.5 * -3 / 1) / 2 = (0.5 + 1.5) / 2 = 1.0
+    logp = torch.tensor([-2.0, -3.0], requires_grad=True)
+    loss = policy.weighted_nll(logp, [4, 1], [1.0, 0.5])
+    assert loss.item() == pytest.approx(1.0)
+    loss.backward()   # dL/dlogp_i = -w_i / (n_i N): every weighted action is pushed up
+    assert torch.allclose(logp.grad, torch.tensor([-1 / 8, -0.25]))
+    # weight 0 contributes nothing
+    lp = torch.tensor([-1.0, -5.0], requires_grad=True)
+    policy.weighted_nll(lp, [1, 1], [1.0, 0.0]).backward()
+    assert lp.grad[1].item() == 0.0
+
+
+def test_pg_loss_hand_and_gradient_sign():
+    # -mean[A * logp] = -(0.5 * -2 + -1 * -1) / 2 = 0: gradient -A / N pushes A > 0 up, A < 0 down
+    logp = torch.tensor([-2.0, -1.0], requires_grad=True)
+    loss = policy.pg_loss(logp, torch.tensor([0.5, -1.0]))
+    assert loss.item() == pytest.approx(0.0)
+    loss.backward()
+    assert torch.allclose(logp.grad, torch.tensor([-0.25, 0.5]))
+
+
+def test_filtered_bc_keeps_the_top_fraction_and_no_failure():
+    # 10 trajectories, 30% = 3: four successes tie at 1, three of them are kept
+    r = [0, 1, 0, 1, 0, 1, 0, 0, 1, 0]
+    keep = policy.filtered_bc_keep(r, 0.3, seed=0)
+    assert len(keep) == 3 and all(r[i] == 1 for i in keep) and keep == sorted(keep)
+    assert policy.filtered_bc_keep(r, 0.3, seed=0) == keep                      # seeded ties
+    # one success among 10: only it (the top 30% would include failures otherwise)
+    assert policy.filtered_bc_keep([0] * 9 + [1], 0.3) == [9]
+    assert policy.filtered_bc_keep([0.0] * 5, 0.3) == []
+    # graded rewards: the highest first
+    assert policy.filtered_bc_keep([0.2, 0.9, 0.5, 0.7], 0.5) == [1, 3]

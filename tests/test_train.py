@@ -34,6 +34,14 @@ def test_help_lists_the_options():
     assert "KL coefficient of eq. 6" in r.stdout   # the field docstrings are the help
 
 
+def test_switches_parse_both_ways():
+    import train
+    assert train.cli(train.Args, ["--no-replay", "--no-kl"]).no_replay is True
+    a = train.cli(train.Args, [])
+    assert a.no_replay is False and a.no_kl is False and a.bf16 is True
+    assert train.cli(train.Args, ["--no-bf16", "--smoke"]).bf16 is False
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--lam", "2"], "--lam must be in [0, 1]"),
     (["--phases", "-1"], "--phases must be positive"),
@@ -118,3 +126,41 @@ def test_resume_after_kill_loses_no_finished_phase(tmp_path):
     replay_after = (run / "replay.jsonl").read_text().splitlines()
     assert replay_after[: len(demos)] == demos                # the buffer kept what it had
     assert sum(json.loads(l)["phase"] == 0 for l in replay_after) == len(demos)   # and redid nothing twice
+
+
+@pytest.fixture(scope="module")
+def sft_run(tmp_path_factory):
+    """--algo sft: phase 0 only (SFT, the ORM), the starting point every algorithm below resumes from."""
+    run = tmp_path_factory.mktemp("algos") / "sft"
+    r = run_train("--smoke", "--algo", "sft", "--run-dir", str(run))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "| SFT |" in r.stdout and "phase 1" not in r.stdout
+    assert json.loads((run / "state.json").read_text())["finished"] == 0
+    return run
+
+
+@pytest.mark.parametrize("flags, name", [(("--algo", "filtered_bc"), "Filtered BC"), (("--algo", "awr"), "AWR"),
+                                         (("--algo", "digirl"), "DigiRL"), (("--no-kl",), "WebRL")])
+def test_every_algorithm_runs_a_phase_from_the_same_sft(sft_run, tmp_path, flags, name):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(sft_run, run)
+    r = run_train("--smoke", "--run-dir", str(run), "--resume", "--phases", "1", "--reward", "groundtruth", *flags)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"| {name} phase 1 |" in r.stdout
+    m = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    assert m["phase"] == 1 and m["tasks"] == 4
+    if flags[-1] == "filtered_bc":   # no critic; trains on the successful trajectories only (none: no update)
+        assert "critic_loss_last" not in m and m["replay_sampled"] == 0
+        assert (m["fresh_steps"] > 0) == (m["rollout_success"] > 0) and ("actor_tokens" in m) == (m["fresh_steps"] > 0)
+    elif flags[-1] == "--no-kl":     # the critic and the replay, no reference
+        assert "critic_loss_last" in m and m["actor_tokens"] > 0 and m["kl_to_ref"] is None and m["replay_scored"] > 0
+    else:                            # only WebRL replays
+        assert "critic_loss_last" in m and m["actor_tokens"] > 0 and m["replay_sampled"] == 0
+
+
+@pytest.mark.parametrize("flags, message", [(("--no-kl", "--algo", "awr"), "--no-kl"), (("--algo", "ppo"), "--algo"),
+                                            (("--bc-top", "0"), "--bc-top")])
+def test_algorithm_flags_are_checked(flags, message):
+    r = run_train("--smoke", *flags)
+    assert r.returncode != 0 and message in r.stderr
