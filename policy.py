@@ -11,7 +11,8 @@ What it implements (Qi et al., "WebRL", arXiv 2411.02337; WEBRL_FACTS.md section
               sequence at <|eot_id|>. It returns the token ids it sampled and their log-probs under the
               model's raw distribution, so training never re-tokenizes a response.
   * Log-probs `action_logprobs`: the training-time forward (actor with graph, reference without),
-              giving per-token log pi(a_k | s, a_<k) of the action tokens.
+              giving per-token log pi(a_k | s, a_<k) of the action tokens; `token_logprobs`: of every
+              token, for the tiny models' language-model pretraining (they start from random weights).
   * Critic    `Critic`: the SFT model's decoder as trunk + two MLP heads with 2-way logits on the last
               prompt token, V(s, I) = softmax(logits)[1] = P(success | s, I) (section 4; public code
               `webrl/models/critic.py`). The actor's advantage uses min(V1, V2).
@@ -398,6 +399,17 @@ def action_logprobs(model, prompt_ids_list, action_ids_list, batch_size: int = 8
             lp = torch.log_softmax(logits.float(), -1).gather(-1, a_ids[..., None])[..., 0]
             out += [lp[i, :len(a)] for i, a in enumerate(acts)]
     return out
+
+
+def token_logprobs(model, seqs, pad_id: int, grad: bool = False) -> list[torch.Tensor]:
+    """log p(x_t | x_<t) of every token but the first of each sequence (right padding): the language-model
+    objective the tiny models are pretrained with. It computes the full [B, L, V] logits, fine for the
+    tiny model's 4k vocabulary, not for Llama-3's 128k (which needs no pretraining here anyway)."""
+    ids, mask, _ = pad_batch(seqs, pad_id, "right", _device(model))
+    with torch.set_grad_enabled(grad):
+        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1]
+        lp = torch.log_softmax(logits.float(), -1).gather(-1, ids[:, 1:, None])[..., 0]
+    return [lp[i, :len(s) - 1] for i, s in enumerate(seqs)]
 
 
 def logp_sums(lps) -> torch.Tensor:

@@ -319,6 +319,23 @@ def test_action_logprobs_batching_and_grad(tiny):
     assert torch.allclose(policy.logp_means(one), torch.stack([x.mean() for x in one]))
 
 
+def test_token_logprobs_match_action_logprobs_and_batching(tiny):
+    _, model, tok = tiny
+    ps = [tok(p)["input_ids"] for p in PROMPTS]
+    acts = [policy.encode_action(tok, r) for r in ['do(action="Click", element="1")', "exit(message=\"3\")", "x"]]
+    seqs = [p + a for p, a in zip(ps, acts)]
+    whole = policy.token_logprobs(model, seqs, tok.pad_token_id)
+    assert [len(w) for w in whole] == [len(s) - 1 for s in seqs]
+    # the action's tail of the whole-text log-probs is the action log-probs of the same ids
+    for w, a, lp in zip(whole, acts, policy.action_logprobs(model, ps, acts)):
+        assert torch.allclose(w[-len(a):], lp, atol=1e-4)
+    # right padding changes nothing: each sequence alone gives the same numbers
+    for w, s in zip(whole, seqs):
+        assert torch.allclose(policy.token_logprobs(model, [s], tok.pad_token_id)[0], w, atol=1e-4)
+    g = policy.token_logprobs(model, seqs[:1], tok.pad_token_id, grad=True)[0]
+    assert g.requires_grad and not whole[0].requires_grad
+
+
 # =============================================================================================
 # Critic
 

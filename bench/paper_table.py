@@ -1,0 +1,223 @@
+"""bench/paper_table.py: the paper's comparisons re-run on miniarena, every run from the same seeds, the same
+SFT checkpoint per seed and the same test split (WebRL, arXiv 2411.02337: Table 1, Figure 5, Table 2).
+
+    python bench/paper_table.py                                  # all of it: 3 seeds (hours on a laptop CPU)
+    python bench/paper_table.py --seeds 0 --only webrl,digirl    # a piece; finished runs are reused
+    python bench/paper_table.py --report                         # the tables and plot from what has finished
+    python bench/paper_table.py --extra "--eval-tasks 50"        # any train.py flag, for every run
+
+What runs (train.py, one process each, defaults = the default `python train.py` unless --extra says else):
+  sft            `--algo sft`: phase 0 (SFT on the oracle demonstrations + the tiny ORM); the SFT row, and
+                 the starting point of every run below (copied, then `--resume`d), so all of them share it
+  webrl          the full loop (eq. 6, replay, evolving curriculum, ORM reward)
+  filtered_bc, awr, digirl                                        the baselines of Table 1 (train.py --algo)
+  webrl_no_replay, webrl_no_kl, webrl_no_curriculum               the ablations of Figure 5
+  band_all, band_high, band_low   phase 1 only, the replay's confidence band (0, 1], (0.95, 1], (0, 0.5];
+                 the paper's band (0.5, 0.95] is webrl's phase 1 (Table 2)
+
+A run is cached when its state.json says its last phase finished; an interrupted one is resumed (train.py
+--resume loses at most the phase in progress). Checkpoints go to --runs (ignored by git); the tables, the
+plot and the exact commands to --out (results/paper_table/). Table 1 reports, per site and on average, the
+mean +- std over the seeds of each algorithm's success after its last phase.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from train import ALGO_NAMES, SITE_COLUMNS  # noqa: E402
+
+# name -> (train.py flags, phases: None = --phases, else fixed)
+RUNS = {
+    "webrl": ([], None),
+    "filtered_bc": (["--algo", "filtered_bc"], None),
+    "awr": (["--algo", "awr"], None),
+    "digirl": (["--algo", "digirl"], None),
+    "webrl_no_replay": (["--no-replay"], None),
+    "webrl_no_kl": (["--no-kl"], None),
+    "webrl_no_curriculum": (["--curriculum", "none"], None),
+    "band_all": (["--conf-low", "0", "--conf-high", "1"], 1),
+    "band_high": (["--conf-low", "0.95", "--conf-high", "1"], 1),
+    "band_low": (["--conf-low", "0", "--conf-high", "0.5"], 1),
+}
+TABLE1 = ["sft", "filtered_bc", "awr", "digirl", "webrl"]
+FIGURE5 = ["webrl", "webrl_no_replay", "webrl_no_kl", "webrl_no_curriculum", "digirl", "awr", "filtered_bc"]
+BANDS = [("(0, 1] (all)", "band_all"), ("(0.95, 1]", "band_high"), ("(0.5, 0.95] (paper)", "webrl"), ("(0, 0.5]", "band_low")]
+COLS = [name for _, name in SITE_COLUMNS] + ["Avg"]
+
+
+def finished(run: Path) -> int:
+    """The last finished phase of a run directory (-1: none)."""
+    try:
+        return json.loads((run / "state.json").read_text())["finished"]
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+def train_cmd(run: Path, seed: int, flags: list, phases: int, extra: list, resume: bool) -> list:
+    return ([sys.executable, str(ROOT / "train.py"), "--run-dir", str(run), "--seed", str(seed), "--phases", str(phases)]
+            + extra + flags + (["--resume"] if resume else []))
+
+
+def run_one(name: str, seed: int, a, log) -> bool:
+    """Run (or finish, or reuse) one configuration for one seed; True when its last phase has finished."""
+    base = Path(a.runs) / f"seed{seed}"
+    run = base / name
+    if name == "sft":
+        flags, phases = ["--algo", "sft"], 0
+    else:
+        flags, phases = RUNS[name][0], RUNS[name][1] if RUNS[name][1] is not None else a.phases
+    if finished(run) >= phases:
+        return True
+    if name != "sft":
+        if not run_one("sft", seed, a, log):
+            return False
+        if not run.exists():   # every algorithm starts from this seed's SFT checkpoint, ORM and replay buffer
+            shutil.copytree(base / "sft", run, ignore=shutil.ignore_patterns("episodes"))
+    cmd = train_cmd(run, seed, flags, phases, shlex.split(a.extra), resume=run.exists() and any(run.iterdir()))
+    log(f"[{name} seed {seed}] " + " ".join(shlex.quote(c) for c in cmd))
+    with open(Path(a.out) / "commands.txt", "a") as f:
+        f.write(" ".join(shlex.quote(str(c)) for c in cmd[1:]) + "\n")
+    t0 = time.time()
+    with open(base / f"{name}.log", "a") as out:
+        rc = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT).returncode
+    log(f"[{name} seed {seed}] exit {rc} after {time.time() - t0:.0f}s")
+    return rc == 0 and finished(run) >= phases
+
+
+def rows_of(run: Path) -> list:
+    try:
+        return json.loads((run / "state.json").read_text())["rows"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def mean_std(xs: list) -> str:
+    xs = [x for x in xs if not math.isnan(x)]
+    if not xs:
+        return "-"
+    m = sum(xs) / len(xs)
+    s = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return f"{m:.1f} +- {s:.1f}"
+
+
+def last_row(run: Path, phases: int):
+    """The row after the run's last phase (phase 0 for sft), or None while it has not finished."""
+    rows = rows_of(run)
+    return rows[-1] if rows and rows[-1]["phase"] == phases else None
+
+
+def report(a) -> str:
+    runs, seeds = Path(a.runs), a.seed_list
+    out = [f"# WebRL on miniarena: the paper's comparisons\n",
+           f"Seeds {seeds}; {a.phases} phases; train.py defaults{' + ' + a.extra if a.extra else ''}. "
+           "Success rate (%) on miniarena's test split (train.py --eval-tasks of it, spread over sites), "
+           "mean +- std over the seeds that finished (n).\n",
+           "## Table 1: algorithms (after the last phase)\n",
+           "| model | n | " + " | ".join(COLS) + " |", "|---" * (len(COLS) + 2) + "|"]
+    avg = {}
+    for name in TABLE1:
+        phases = 0 if name == "sft" else a.phases
+        rows = [r for r in (last_row(runs / f"seed{s}" / name, phases) for s in seeds) if r]
+        avg[name] = [r["Avg"] for r in rows]
+        label = "SFT" if name == "sft" else ALGO_NAMES[name]
+        out.append(f"| {label} | {len(rows)} | " + " | ".join(mean_std([r[c] for r in rows]) for c in COLS) + " |")
+    out += ["", "## Figure 5: average success per phase (phase 0 = the shared SFT checkpoint)\n",
+            "| run | " + " | ".join(f"phase {k}" for k in range(a.phases + 1)) + " |", "|---" * (a.phases + 2) + "|"]
+    curves = {}
+    for name in FIGURE5:
+        per = []
+        for k in range(a.phases + 1):
+            xs = [r["Avg"] for s in seeds for r in rows_of(runs / f"seed{s}" / (name if k else "sft")) if r["phase"] == k]
+            if k and not any(r["phase"] == k for s in seeds for r in rows_of(runs / f"seed{s}" / name)):
+                xs = []
+            per.append(sum(xs) / len(xs) if xs else float("nan"))
+        curves[name] = per
+        out.append(f"| {name} | " + " | ".join("-" if math.isnan(x) else f"{x:.1f}" for x in per) + " |")
+    out += ["", "## Table 2: replay confidence band, phase-1 success\n", "| band exp(mean log pi) | n | Avg |", "|---|---|---|"]
+    band = {}
+    for label, name in BANDS:
+        rows = [r for s in seeds for r in rows_of(runs / f"seed{s}" / name) if r["phase"] == 1]
+        band[label] = [r["Avg"] for r in rows]
+        out.append(f"| {label} | {len(rows)} | {mean_std(band[label])} |")
+    mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
+    checks = [("WebRL > DigiRL", mean(avg["webrl"]) > mean(avg["digirl"])),
+              ("WebRL > AWR", mean(avg["webrl"]) > mean(avg["awr"])),
+              ("DigiRL and AWR > Filtered BC", min(mean(avg["digirl"]), mean(avg["awr"])) > mean(avg["filtered_bc"])),
+              ("Filtered BC > SFT", mean(avg["filtered_bc"]) > mean(avg["sft"])),
+              ("WebRL >= SFT + 15 points", mean(avg["webrl"]) >= mean(avg["sft"]) + 15),
+              ("no replay: below WebRL at the last phase", curves["webrl_no_replay"][-1] < curves["webrl"][-1]),
+              ("no KL: below WebRL at the last phase", curves["webrl_no_kl"][-1] < curves["webrl"][-1]),
+              ("(0.5, 0.95] band >= every other band", all(mean(band[BANDS[2][0]]) >= mean(v) for k, v in band.items()
+                                                         if k != BANDS[2][0] and v))]
+    out += ["", "## The paper's shape, as measured\n"]
+    out += [f"- {claim}: {'yes' if ok else 'NO'}" for claim, ok in checks]
+    out.append("\n(a comparison with a missing side, nan, reads NO)")
+    plot(curves, a, Path(a.out) / "figure5.png")
+    return "\n".join(out) + "\n"
+
+
+def plot(curves: dict, a, path: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for name, ys in curves.items():
+        ax.plot(range(len(ys)), ys, marker="o" if name == "webrl" else ".", label=name,
+                color="black" if name == "webrl" else None)
+    ax.set_xlabel("phase (0 = SFT)")
+    ax.set_ylabel("test success (%)")
+    ax.set_title(f"miniarena, mean over seeds {a.seed_list}", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    ap.add_argument("--phases", type=int, default=3, help="RL phases of every run but the bands (train.py --phases)")
+    ap.add_argument("--only", default="", help="comma-separated run names (sft, " + ", ".join(RUNS) + "); empty: all")
+    ap.add_argument("--extra", default="", help="more train.py flags for every run, e.g. \"--eval-tasks 50\"")
+    ap.add_argument("--runs", default=str(ROOT / "runs" / "paper_table"), help="where the runs go")
+    ap.add_argument("--out", default=str(ROOT / "results" / "paper_table"), help="where the tables, plot and commands go")
+    ap.add_argument("--report", action="store_true", help="only write the report from the finished runs")
+    a = ap.parse_args(argv)
+    a.seed_list = [int(s) for s in a.seeds.split(",") if s.strip()]
+    names = [n.strip() for n in a.only.split(",") if n.strip()] or ["sft", *RUNS]
+    unknown = [n for n in names if n != "sft" and n not in RUNS]
+    if unknown:
+        raise SystemExit(f"--only: unknown run names {unknown}; known: sft, {', '.join(RUNS)}")
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    log = lambda s: print(f"[{time.time() - t0:6.0f}s] {s}", flush=True)  # noqa: E731
+    failed = []
+    if not a.report:
+        for seed in a.seed_list:           # seed by seed, so a partial run gives whole comparisons
+            (Path(a.runs) / f"seed{seed}").mkdir(parents=True, exist_ok=True)
+            for name in names:
+                if not run_one(name, seed, a, log):
+                    failed.append(f"{name} seed {seed}")
+    text = report(a)
+    if failed:
+        text += "\nRuns that failed (see their .log under " + a.runs + "): " + ", ".join(failed) + "\n"
+    (Path(a.out) / "README.md").write_text(text)
+    print(text)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""bench/paper_table.py's bookkeeping: cached runs are not re-run, the report's means, stds and shape checks."""
+import json
+import sys
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+import paper_table  # noqa: E402
+
+
+def state(run, avgs):
+    run.mkdir(parents=True)
+    rows = [{"model": "x", "phase": k, "Reddit": a, "Gitlab": a, "CMS": a, "Map": a, "OSS": float("nan"), "Avg": a}
+            for k, a in enumerate(avgs)]
+    (run / "state.json").write_text(json.dumps({"finished": len(avgs) - 1, "rows": rows}))
+
+
+def test_report_means_stds_and_shape(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    for seed, shift in ((0, 0.0), (1, 2.0)):
+        b = runs / f"seed{seed}"
+        state(b / "sft", [10 + shift])
+        state(b / "filtered_bc", [10 + shift, 12 + shift])
+        state(b / "awr", [10 + shift, 14 + shift])
+        state(b / "digirl", [10 + shift, 15 + shift])
+        state(b / "webrl", [10 + shift, 30 + shift])
+        state(b / "webrl_no_replay", [10 + shift, 20 + shift])
+        state(b / "webrl_no_kl", [10 + shift, 25 + shift])
+        state(b / "band_all", [10 + shift, 29 + shift])
+    called = []
+    monkeypatch.setattr(paper_table.subprocess, "run", lambda *a, **k: called.append(a))
+    rc = paper_table.main(["--seeds", "0,1", "--phases", "1", "--runs", str(runs), "--out", str(tmp_path / "out"),
+                           "--only", "sft,webrl,awr"])
+    assert rc == 0 and called == []                          # every run had finished: nothing re-run
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "| SFT | 2 | 11.0 +- 1.4 | 11.0 +- 1.4 | 11.0 +- 1.4 | 11.0 +- 1.4 | - | 11.0 +- 1.4 |" in text
+    assert "| WebRL | 2 | 31.0 +- 1.4 |" in text
+    assert "| webrl_no_replay | 11.0 | 21.0 |" in text
+    assert "- WebRL > DigiRL: yes" in text and "- WebRL >= SFT + 15 points: yes" in text
+    assert "- Filtered BC > SFT: yes" in text and "- no KL: below WebRL at the last phase: yes" in text
+    assert "| (0, 0.5] | 0 | - |" in text                     # a band never run is reported as missing
+    assert "- webrl_no_curriculum" not in text
+
+
+def test_unfinished_run_is_resumed_from_the_shared_sft(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    state(runs / "seed0" / "sft", [5.0])
+    (runs / "seed0" / "sft" / "episodes").mkdir()
+    seen = []
+
+    def fake_run(cmd, **kw):
+        seen.append(cmd)
+        state_path = runs / "seed0" / "awr" / "state.json"
+        rows = json.loads(state_path.read_text())["rows"] + [dict(json.loads(state_path.read_text())["rows"][0], phase=1)]
+        state_path.write_text(json.dumps({"finished": 1, "rows": rows}))
+        return type("R", (), {"returncode": 0})()
+    monkeypatch.setattr(paper_table.subprocess, "run", fake_run)
+    rc = paper_table.main(["--seeds", "0", "--phases", "1", "--runs", str(runs), "--out", str(tmp_path / "out"),
+                           "--only", "awr", "--extra", "--eval-tasks 7"])
+    assert rc == 0 and len(seen) == 1
+    cmd = seen[0]
+    assert cmd[cmd.index("--run-dir") + 1] == str(runs / "seed0" / "awr") and "--resume" in cmd
+    assert cmd[cmd.index("--algo") + 1] == "awr" and cmd[cmd.index("--eval-tasks") + 1] == "7"
+    assert not (runs / "seed0" / "awr" / "episodes").exists()   # the copy leaves the SFT episodes behind
+    assert "--run-dir" in (tmp_path / "out" / "commands.txt").read_text()
