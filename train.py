@@ -89,7 +89,7 @@ class Args:
     """training tasks rolled out per phase (the paper: 500)"""
     sft_tasks: int = 150
     """training tasks whose oracle demonstrations make the SFT data (phase 0)"""
-    eval_tasks: int = 100
+    eval_tasks: int = 40
     """test tasks evaluated after SFT and after each phase, spread over sites and templates (165: the whole
     test split; the default keeps the run within 30 minutes on 2 CPU cores)"""
     train_tasks: str = ""
@@ -105,7 +105,7 @@ class Args:
     orm: str = ""
     """ORM checkpoint (HF directory or hub name, e.g. THUDM/webrl-orm-llama-3.1-8b); empty: a tiny judge
     trained in phase 0 on labelled miniarena episodes (orm.py)"""
-    orm_tasks: int = 40
+    orm_tasks: int = 30
     """training tasks whose episodes (oracle, perturbed, SFT policy) label the phase-0 ORM's data"""
     curriculum: str = "evolve"
     """each phase's tasks: 'evolve' (new miniarena tasks from the last phase's failures, critic-filtered),

@@ -82,7 +82,7 @@ def run_one(name: str, seed: int, a, log) -> bool:
         if not run_one("sft", seed, a, log):
             return False
         if not run.exists():   # every algorithm starts from this seed's SFT checkpoint, ORM and replay buffer
-            shutil.copytree(base / "sft", run, ignore=shutil.ignore_patterns("episodes"))
+            shutil.copytree(base / "sft", run, ignore=shutil.ignore_patterns("episodes", "FROM.txt"))
     cmd = train_cmd(run, seed, flags, phases, shlex.split(a.extra), resume=run.exists() and any(run.iterdir()))
     log(f"[{name} seed {seed}] " + " ".join(shlex.quote(c) for c in cmd))
     with open(Path(a.out) / "commands.txt", "a") as f:
@@ -162,6 +162,10 @@ def report(a) -> str:
     out += ["", "## The paper's shape, as measured\n"]
     out += [f"- {claim}: {'yes' if ok else 'NO'}" for claim, ok in checks]
     out.append("\n(a comparison with a missing side, nan, reads NO)")
+    notes = [f"- seed{s}/{r.parent.name}: {r.read_text().strip()}" for s in seeds
+             for r in sorted((runs / f"seed{s}").glob("*/FROM.txt"))]
+    if notes:   # runs not made by this script (e.g. the default run reused as seed 0's webrl)
+        out += ["", "Runs made elsewhere:"] + notes
     plot(curves, a, Path(a.out) / "figure5.png")
     return "\n".join(out) + "\n"
 

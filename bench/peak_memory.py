@@ -52,13 +52,16 @@ def main():
     t0 = time.time()
     proc = subprocess.Popen(cmd)
     peak, peak_at = 0, 0.0
+    figures = lambda: {"command": " ".join(cmd), "returncode": proc.returncode, "wall_s": round(time.time() - t0, 1),  # noqa: E731
+                       "peak_pss_gb": round(peak / 1024 ** 2, 2), "peak_at_s": round(peak_at, 1)}
     while proc.poll() is None:
         kb = sum(pss_kb(p) for p in tree(proc.pid))
         if kb > peak:
             peak, peak_at = kb, time.time() - t0
+            if a.out:   # so far: a run killed before its end still leaves its figures
+                open(a.out, "w").write(json.dumps(figures(), indent=1) + "\n")
         time.sleep(a.every)
-    res = {"command": " ".join(cmd), "returncode": proc.returncode, "wall_s": round(time.time() - t0, 1),
-           "peak_pss_gb": round(peak / 1024 ** 2, 2), "peak_at_s": round(peak_at, 1)}
+    res = figures()
     print(json.dumps(res), flush=True)
     if a.out:
         open(a.out, "w").write(json.dumps(res, indent=1) + "\n")

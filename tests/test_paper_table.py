@@ -46,6 +46,7 @@ def test_unfinished_run_is_resumed_from_the_shared_sft(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     state(runs / "seed0" / "sft", [5.0])
     (runs / "seed0" / "sft" / "episodes").mkdir()
+    (runs / "seed0" / "sft" / "FROM.txt").write_text("phase 0 of another run")
     seen = []
 
     def fake_run(cmd, **kw):
@@ -62,4 +63,7 @@ def test_unfinished_run_is_resumed_from_the_shared_sft(tmp_path, monkeypatch):
     assert cmd[cmd.index("--run-dir") + 1] == str(runs / "seed0" / "awr") and "--resume" in cmd
     assert cmd[cmd.index("--algo") + 1] == "awr" and cmd[cmd.index("--eval-tasks") + 1] == "7"
     assert not (runs / "seed0" / "awr" / "episodes").exists()   # the copy leaves the SFT episodes behind
+    assert not (runs / "seed0" / "awr" / "FROM.txt").exists()
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "- seed0/sft: phase 0 of another run" in text and "seed0/awr:" not in text
     assert "--run-dir" in (tmp_path / "out" / "commands.txt").read_text()

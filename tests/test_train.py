@@ -75,6 +75,9 @@ def test_smoke_runs_the_whole_loop(tmp_path):
     assert "| SFT |" in r.stdout and "| WebRL phase 2 |" in r.stdout
     metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["phase"] for m in metrics] == [0, 1, 2]
+    # phase 0: the tiny model's language-model pretraining, then SFT, which starts where it left off
+    assert metrics[0]["pretrain_loss_last"] < metrics[0]["pretrain_loss_first"]
+    assert metrics[0]["sft_loss_last"] < metrics[0]["sft_loss_first"]
     for key in ("critic_loss_last", "kl_to_ref", "adv_mean", "value_mean", "replay_scored", "rollout_success",
                 "actor_tokens"):
         assert key in metrics[1], key
