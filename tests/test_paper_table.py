@@ -39,6 +39,7 @@ def test_report_means_stds_and_shape(tmp_path, monkeypatch):
     assert "- WebRL > DigiRL: yes" in text and "- WebRL >= SFT + 15 points: yes" in text
     assert "- Filtered BC > SFT: yes" in text and "- no KL: below WebRL at the last phase: yes" in text
     assert "| (0, 0.5] | 0 | - |" in text                     # a band never run is reported as missing
+    assert "- (0.5, 0.95] band >= every other band: yes" in text          # webrl 31.0 vs (0, 1] 30.0
     assert "- webrl_no_curriculum" not in text
 
 
@@ -66,4 +67,5 @@ def test_unfinished_run_is_resumed_from_the_shared_sft(tmp_path, monkeypatch):
     assert not (runs / "seed0" / "awr" / "FROM.txt").exists()
     text = (tmp_path / "out" / "README.md").read_text()
     assert "- seed0/sft: phase 0 of another run" in text and "seed0/awr:" not in text
+    assert "- (0.5, 0.95] band >= every other band: NO" in text            # no band to compare with
     assert "--run-dir" in (tmp_path / "out" / "commands.txt").read_text()
