@@ -86,7 +86,7 @@ def run_one(name: str, seed: int, a, log) -> bool:
     cmd = train_cmd(run, seed, flags, phases, shlex.split(a.extra), resume=run.exists() and any(run.iterdir()))
     log(f"[{name} seed {seed}] " + " ".join(shlex.quote(c) for c in cmd))
     with open(Path(a.out) / "commands.txt", "a") as f:
-        f.write(" ".join(shlex.quote(str(c)) for c in cmd[1:]) + "\n")
+        f.write("python " + " ".join(shlex.quote(str(c)) for c in cmd[1:]).replace(str(ROOT) + "/", "") + "\n")
     t0 = time.time()
     with open(base / f"{name}.log", "a") as out:
         rc = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT).returncode
