@@ -291,12 +291,6 @@ def build_dataset(arena, tasks: list, policy_model=None, tok=None, split: str = 
 # Training
 
 
-def cosine_lr(step: int, total: int, peak: float, warmup: float = 0.1) -> float:
-    """Linear warmup over the first `warmup` share of the updates, then cosine to 0 (LLaMA-Factory's schedule)."""
-    w = max(1, int(warmup * total))
-    return peak * (step + 1) / w if step < w else peak * 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
-
-
 def train_orm(examples: list, out_dir, base: str = "tiny", epochs: int = 8, lr: float = 1e-3,
               batch_size: int = 8, max_tokens: int = 512, bf16: bool = False, seed: int = 0,
               hidden: int = 128, layers: int = 2, device: str = "cpu", log=print) -> Path:
@@ -331,7 +325,7 @@ def train_orm(examples: list, out_dir, base: str = "tiny", epochs: int = 8, lr: 
         for c in range(0, len(idx), batch_size):
             b = idx[c:c + batch_size]
             for g in opt.param_groups:
-                g["lr"] = cosine_lr(u, total, lr)
+                g["lr"] = policy.cosine_lr(u, total, lr)
             with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
                 logits = yes_no_logits(model, [seqs[i] for i in b], orm.pad_id, orm.ids)
             loss = F.cross_entropy(logits, target[b].to(logits.device))
@@ -459,7 +453,8 @@ class Args:
     bf16: bool = False
     """bf16 autocast for training (fp32 master weights)"""
     threads: int = 0
-    """torch threads; 0: all cores but one, as train.py (on a busy machine 1 thread beats 2 by far)"""
+    """torch threads; 0: all cores but one, left to the browsers of the data build (on a busy machine 1 thread
+    beats 2 by far)"""
 
 
 def parse_args(argv=None) -> tuple[str, Args]:

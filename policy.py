@@ -618,6 +618,13 @@ def actor_loss_official(logp_tokens_sum, ref_logp_sum, adv, n_tokens, add_sft_lo
     return loss, info
 
 
+def cosine_lr(step: int, total: int, peak: float, warmup: float = 0.1) -> float:
+    """Learning rate at update `step` of `total`: linear warmup over the first `warmup` share, then cosine to 0
+    (LLaMA-Factory's schedule, the paper's SFT and ORM training)."""
+    w = max(1, int(warmup * total))
+    return peak * (step + 1) / w if step < w else peak * 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
+
+
 # =============================================================================================
 # The baselines' updates (paper section 5.1 / Table 1): every one is a weighted behaviour cloning
 # -mean_i[w_i * log pi(a_i|s_i) / n_i] on per-token means; they differ in the weights w_i.

@@ -365,13 +365,6 @@ def minibatches(items: list, size: int, rng: random.Random, shuffle: bool = True
         yield [items[j] for j in idx[i:i + size]]
 
 
-def cosine_lr(step: int, total: int, base: float, warmup: float = 0.1) -> float:
-    w = max(1, int(warmup * total))
-    if step < w:
-        return base * (step + 1) / w
-    return base * 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
-
-
 def sft(model, tok, steps: list, args: Args, rng: random.Random, whole_text: bool = False) -> dict:
     """Behaviour cloning on the demonstrations: -mean log pi(a|s) over action tokens (paper: SFT phase).
     whole_text: next-token prediction over every token of prompt and action instead, for --pretrain-epochs
@@ -386,7 +379,7 @@ def sft(model, tok, steps: list, args: Args, rng: random.Random, whole_text: boo
     for epoch in range(epochs):
         for batch in minibatches(steps, args.batch_size, rng):
             for g in opt.param_groups:
-                g["lr"] = cosine_lr(u, updates, args.sft_lr)
+                g["lr"] = policy.cosine_lr(u, updates, args.sft_lr)
             n_tok = sum(len(s["action_ids"]) + (len(s["prompt_ids"]) - 1 if whole_text else 0) for s in batch)
             total = 0.0
             # this rank's share of the batch; FSDP averages gradients over ranks, hence * world
