@@ -27,8 +27,9 @@ Usage:
 Simplified, on purpose:
   * The loss is the two-way cross-entropy over the [YES, NO] logits; THUDM ran LLaMA-Factory's full-vocabulary
     SFT on "YES<|eot_id|>" / "NO<|eot_id|>" (lr 5e-6, 4 epochs, cosine, warmup 0.1).
-  * Too long prompts lose the end of the page text (then the oldest history lines) until they fit `max_tokens`;
-    the public code cuts the token ids at 16384 from the right, which drops the assistant header.
+  * Too long prompts first see the page compacted (no layout boxes, no text printed twice: env.compact_html), then
+    lose the end of the page text (then the oldest history lines) until they fit `max_tokens`; the public code
+    cuts the token ids at 16384 from the right, which drops the assistant header.
   * The data are miniarena rollouts, not the paper's 12,200 labelled WebArena rollouts (never released), and the
     default judge is a tiny model from scratch, not Llama-3.1-8B: it learns the trajectory's shape (early exit,
     missing steps, stray clicks) but cannot check an answer against the page, so wrong final answers fool it.
@@ -107,8 +108,9 @@ def p_yes(logits_yes_no):
 
 
 def encode(tok, traj: dict, max_tokens: int = 4096) -> tuple[list, bool]:
-    """Token ids of a trajectory's ORM prompt, and whether it was cut to fit `max_tokens`: the page text loses
-    its end (the longest prefix that fits, by bisection), then the oldest history lines go; the intent stays."""
+    """Token ids of a trajectory's ORM prompt, and whether it was cut to fit `max_tokens`: the page is first
+    compacted (`env.compact_html`), then loses its end (the longest prefix that fits, by bisection), then the
+    oldest history lines go; the intent stays."""
     for key in ("intent", "responses", "html"):
         if key not in traj:
             raise ValueError(f"a trajectory needs 'intent', 'responses' and 'html'; {key!r} is missing "
@@ -118,7 +120,10 @@ def encode(tok, traj: dict, max_tokens: int = 4096) -> tuple[list, bool]:
     ids = ids_of(responses, html)                  # (orm_prompt checks the types)
     if len(ids) <= max_tokens:
         return ids, False
-    responses, html = list(responses), html.strip()
+    responses, html = list(responses), env.compact_html(html).strip()
+    ids = ids_of(responses, html)
+    if len(ids) <= max_tokens:
+        return ids, True
     lo, hi = 0, len(html)
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -306,7 +311,7 @@ def train_orm(examples: list, out_dir, base: str = "tiny", epochs: int = 8, lr: 
     out_dir = Path(out_dir)
     torch.manual_seed(seed)
     if base == "tiny":
-        texts = [orm_prompt(ex["intent"], ex["responses"], ex["html"]) + ("YES" if ex["label"] else "NO")
+        texts = [orm_prompt(ex["intent"], ex["responses"], env.compact_html(ex["html"])) + ("YES" if ex["label"] else "NO")
                  for ex in examples] + ["YES\nNO\n" * 100]
         base = policy.build_tiny(out_dir, texts, hidden=hidden, layers=layers, heads=max(1, hidden // 64),
                                  seed=seed)
@@ -445,7 +450,7 @@ class Args:
     batch_size: int = 8
     """examples per update (the paper: 128)"""
     max_tokens: int = 512
-    """judge input budget in tokens; the page text is cut beyond it (the paper: 16384)"""
+    """judge input budget in tokens; beyond it the page is compacted, then cut (the paper: 16384)"""
     hidden: int = 128
     """width of the tiny judge"""
     layers: int = 2

@@ -31,7 +31,8 @@ What it implements (Qi et al., "WebRL", arXiv 2411.02337; WEBRL_FACTS.md section
 Simplifications and choices, on purpose:
   * log pi(a|s) of a response is the sum over its tokens *including the closing <|eot_id|>* (the paper
     says "the action"; the public code tokenizes the response text without it).
-  * Prompts longer than `max_prompt_tokens` lose the end of the current page first, then the oldest
+  * Prompts longer than `max_prompt_tokens` first lose the page's layout boxes and repeated texts
+    (`env.compact_html`), then the end of the current page, then the oldest
     history rounds; the instruction and the assistant header stay (`encode_prompt`; the public code cuts
     at 16384 tokens from the right, which would cut the answer slot).
   * Critic heads are hidden -> hidden -> 2 with PyTorch's default init (the public heads have one more
@@ -60,7 +61,7 @@ import torch.nn.functional as F
 from transformers import (AutoModel, AutoModelForCausalLM, AutoTokenizer, DynamicCache,
                           GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast)
 
-from env import build_prompt  # noqa: F401  (re-exported: the exact WebRL prompt, WEBRL_FACTS section 2)
+from env import build_prompt, compact_prompt  # noqa: F401  (build_prompt re-exported: the exact WebRL prompt, WEBRL_FACTS s. 2)
 
 __all__ = [
     "build_prompt", "HEADER_TOKENS", "check_tokenizer", "build_tiny", "load_actor", "encode_prompt",
@@ -102,11 +103,17 @@ def encode_prompt(tok, prompt: str, max_prompt_tokens: int = 4096) -> tuple[list
     A too long prompt is cut the way WebRL cuts its page text (WEBRL_FACTS s. 2): the end of the current
     page goes first, so the task instruction, the history and the assistant header stay. When even half
     the budget cannot hold the page, the oldest history rounds go too (the instruction stays). Prompts
-    without the WebRL structure lose tokens from the left, after the BOS."""
+    without the WebRL structure lose tokens from the left, after the BOS.
+
+    Before any cut, a page that does not fit is compacted (`env.compact_html`: no layout boxes, no text
+    printed twice), which keeps every element and its text in about two thirds fewer tokens."""
     ids = tok(prompt, add_special_tokens=True)["input_ids"]
     n = max_prompt_tokens
     if len(ids) <= n:
         return ids, False
+    ids = tok(compact_prompt(prompt), add_special_tokens=True)["input_ids"]
+    if len(ids) <= n:
+        return ids, True
     bos = [ids[0]] if tok.bos_token_id is not None and ids[0] == tok.bos_token_id else []
     eot, end_header = tok.convert_tokens_to_ids(EOT), tok.convert_tokens_to_ids(END_HEADER)
     eots = [i for i, t in enumerate(ids) if t == eot]

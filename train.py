@@ -175,7 +175,7 @@ class Args:
     max_new_tokens: int = 48
     """tokens per response"""
     max_prompt_tokens: int = 1024
-    """prompt budget in tokens: beyond it the current page loses its end (policy.encode_prompt)"""
+    """prompt budget in tokens: beyond it the current page is compacted, then loses its end (policy.encode_prompt)"""
     tiny_hidden: int = 128
     """width of the tiny model"""
     tiny_layers: int = 2
@@ -724,7 +724,7 @@ def main(args: Args) -> list[dict]:
             if args.policy == "tiny":
                 path = run / "tiny"
                 if d.is_main:
-                    policy.build_tiny(path, [x["prompt"] + x["response"] for x in demos], hidden=args.tiny_hidden,
+                    policy.build_tiny(path, [policy.compact_prompt(x["prompt"]) + x["response"] for x in demos], hidden=args.tiny_hidden,
                                       layers=args.tiny_layers, heads=max(1, args.tiny_hidden // 64), seed=args.seed)
                 dist.barrier()
             model, tok = policy.load_actor(path, device=d.device)

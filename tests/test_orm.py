@@ -8,6 +8,7 @@ import torch
 
 from conftest import ROOT
 
+import env
 import orm
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -128,6 +129,18 @@ def test_long_page_is_cut_not_the_intent_or_history(tiny):
     assert text.endswith("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
     with pytest.raises(ValueError, match="cannot hold the ORM prompt"):
         orm.encode(tiny.tok, traj, max_tokens=100)
+
+
+def test_a_page_over_budget_is_compacted_before_it_is_cut(tiny):
+    html = "<html> " + "".join(f'<p data-text="item {i}" data-bbox="{i},{3 * i},640,20"> item {i} </p> '
+                               for i in range(40)) + "</html>"
+    traj = {"intent": "How many items?", "responses": ['exit(message="40")'], "html": html}
+    full = len(orm.encode(tiny.tok, traj, max_tokens=100_000)[0])
+    short = dict(traj, html=env.compact_html(html))
+    compact = len(orm.encode(tiny.tok, short, max_tokens=100_000)[0])
+    assert compact < full
+    ids, cut = orm.encode(tiny.tok, traj, max_tokens=compact)
+    assert cut and tiny.tok.decode(ids) == orm.orm_prompt(**short) and "<p> item 39 </p>" in tiny.tok.decode(ids)
 
 
 def test_load_errors(tmp_path):

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+import env
 import policy
 from conftest import TINY_CORPUS
 
@@ -299,6 +300,41 @@ def test_encode_prompt_cut(tiny):
     # no WebRL structure: the left part goes, BOS stays
     ids = tok("x " * 50)["input_ids"]
     assert policy.encode_prompt(tok, "x " * 50, 10)[0] == [ids[0]] + ids[-9:]
+
+
+PAGE = ('<html data-bbox="0,0,1280,475"> <body data-bbox="0,0,1280,475"> <a id="0" data-text="One Stop Market" '
+        'data-bbox="16,8,143,25"> One Stop Market </a> <input id="1" type="text" placeholder="Search" '
+        'data-bbox="282,10,177,21"> </input> <li data-text="4/5 stars" data-bbox="56,408,1208,20"> <b '
+        'data-text="Good value" data-bbox="56,409,76,16"> Good value </b> </li> <p data-text="He said "hi"" '
+        'data-bbox="1,2,3,4"> He said "hi" </p> </body> </html>')
+
+
+def test_compact_html_keeps_every_element_and_text():
+    """Layout boxes go, and data-text only where the same text follows the tag; ids, attributes and every
+    text stay (the li's direct text lives only in its data-text, a quoted text is left alone)."""
+    assert env.compact_html(PAGE) == (
+        '<html> <body> <a id="0"> One Stop Market </a> <input id="1" type="text" placeholder="Search"> </input> '
+        '<li data-text="4/5 stars"> <b> Good value </b> </li> <p data-text="He said "hi""> He said "hi" </p> '
+        '</body> </html>')
+    assert env.compact_html(env.compact_html(PAGE)) == env.compact_html(PAGE)
+    prompt = policy.build_prompt("Find the board", ['do(action="Click", element="0")'], PAGE)
+    assert policy.compact_prompt(prompt) == policy.build_prompt("Find the board", ['do(action="Click", element="0")'],
+                                                                env.compact_html(PAGE))
+    assert policy.compact_prompt("no WebRL structure") == "no WebRL structure"
+
+
+def test_encode_prompt_compacts_a_page_before_cutting_it(tiny):
+    _, _, tok = tiny
+    page = "".join(f'<a id="{i}" data-text="link {i}" data-bbox="{i},{2 * i},100,20"> link {i} </a> ' for i in range(60))
+    prompt = policy.build_prompt("Open link 59", [], page)
+    full, compact = len(tok(prompt)["input_ids"]), len(tok(policy.compact_prompt(prompt))["input_ids"])
+    assert compact < full // 2
+    assert policy.encode_prompt(tok, prompt, full) == (tok(prompt)["input_ids"], False)     # fits: untouched
+    ids, cut = policy.encode_prompt(tok, prompt, compact)
+    assert cut and tok.decode(ids) == "<|begin_of_text|>" + policy.compact_prompt(prompt)
+    assert '<a id="59"> link 59 </a>' in tok.decode(ids)                  # the whole page, no element lost
+    ids, cut = policy.encode_prompt(tok, prompt, compact - 20)            # still too long: then its end goes
+    assert cut and len(ids) == compact - 20 and 'id="59"' not in tok.decode(ids) and "data-bbox" not in tok.decode(ids)
 
 
 def test_action_logprobs_batching_and_grad(tiny):
