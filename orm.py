@@ -60,6 +60,7 @@ SYSTEM_PROMPT = ("You are an expert in evaluating the performance of a website n
                  "intent, the agent's action history, and the final state of the screen, your goal is to decide "
                  "whether the agent\u2019s execution is successful or not. You must respond with YES or NO.")
 PERTURBATIONS = ("wrong_answer", "truncate", "random_click")
+ANSWER_VARIANTS = 3   # wrong answers per oracle answer in training data (answer_variants); held-out data: none
 
 
 # =============================================================================================
@@ -205,6 +206,40 @@ def wrong_answer(answer: str, others: list, rng: random.Random) -> str:
     return rng.choice(pool) if pool else ("N/A" if a.lower() != "n/a" else "0")
 
 
+def with_answer(response: str, true: str, new: str) -> str:
+    """An exit response with its answer `true` replaced by `new`, in its notes too (the last line is the exit)."""
+    from miniarena import oracle
+    lines = response.split("\n")
+    return "\n".join([ln.replace(true, new) if true else ln for ln in lines[:-1]] + [oracle.exit_(new)])
+
+
+def answer_variants(results: list, configs: list, split: str, k: int, rng: random.Random) -> list[dict]:
+    """Up to `k` wrong answers per successful oracle episode (`results` of env.play) of a task judged by
+    string_match alone (no LLM judge), without replaying it: exit() changes no page, so the episode with another
+    final answer is an episode of its own, and the task's evaluator scores it from the answer alone
+    (label = score > 0.5, as every label)."""
+    ok = [(r, c) for r, c in zip(results, configs) if r["steps"] and r["end"] == "exit" and r["score"] > 0.5
+          and c["eval"]["eval_types"] == ["string_match"] and "fuzzy_match" not in c["eval"]["reference_answers"]]
+    by_template: dict = {}
+    for r, c in ok:
+        by_template.setdefault(c.get("intent_template_id"), []).append(r["answer"] or "")
+    out = []
+    for r, c in ok:
+        true, seen = r["answer"] or "", {(r["answer"] or "").strip().lower()}
+        for _ in range(3 * k):
+            if len(seen) > k:
+                break
+            new = wrong_answer(true, by_template[c.get("intent_template_id")], rng)
+            if new.strip().lower() in seen:
+                continue
+            seen.add(new.strip().lower())
+            score = env.string_match(c["eval"], new, c["intent"])
+            ex = _examples([r], [c], ["answer_variant"], split)[0]
+            out.append({**ex, "responses": ex["responses"][:-1] + [with_answer(ex["responses"][-1], true, new)],
+                        "label": int(score > 0.5), "score": score})
+    return out
+
+
 def _oracle_policy(plans: list, seed: int):
     """env.play policy: each job's oracle, perturbed by its plan {kind, step, answer} (None: the plain oracle)."""
     from miniarena import oracle
@@ -231,9 +266,7 @@ def _oracle_policy(plans: list, seed: int):
             except (StopIteration, oracle.OracleError):
                 a = oracle.exit_("")
             if kind == "wrong_answer" and re.search(r"^exit\(", a, re.M):   # the answer in notes changes too
-                true, lines = env.parse_action(a).argument, a.split("\n")
-                a = "\n".join([ln.replace(true, plan["answer"]) if true else ln for ln in lines[:-1]]
-                              + [oracle.exit_(plan["answer"])])
+                a = with_answer(a, env.parse_action(a).argument, plan["answer"])
             out.append(oracle.described(a, view))
         return out
     return act
@@ -247,12 +280,13 @@ def _examples(results: list, configs: list, sources: list, split: str) -> list[d
 
 def build_dataset(arena, tasks: list, policy_model=None, tok=None, split: str = "train", seed: int = 0,
                   slots: int = 8, max_steps: int = 30, perturb=PERTURBATIONS, pool=None,
-                  max_new_tokens: int = 48, max_prompt_tokens: int = 1024) -> list[dict]:
+                  max_new_tokens: int = 48, max_prompt_tokens: int = 1024, variants: int = 0) -> list[dict]:
     """Labelled trajectories of `tasks` (WebArena configs of miniarena): the oracle's episode of each task, then
     one episode per perturbation in `perturb` (wrong_answer: string_match tasks only; truncate: exit("") at a
     random step before the oracle's last; random_click: a click on a random element id inserted at a random
-    step), then, with `policy_model` + `tok`, one temperature-1 episode of the policy. Every label is the
-    task's evaluator score of the episode actually played (label = score > 0.5, as build_rm_data)."""
+    step), then, with `policy_model` + `tok`, one temperature-1 episode of the policy, and `variants` wrong answers
+    per oracle answer (`answer_variants`). Every label is the task's evaluator score of the episode
+    (label = score > 0.5, as build_rm_data)."""
     unknown = set(perturb) - set(PERTURBATIONS)
     if unknown:
         raise ValueError(f"unknown perturbations {sorted(unknown)}; choose from {PERTURBATIONS}")
@@ -262,7 +296,8 @@ def build_dataset(arena, tasks: list, policy_model=None, tok=None, split: str = 
     try:
         jobs = [dict(t, task_id=i) for i, t in enumerate(tasks)]
         base = env.play(pool, jobs, _oracle_policy([None] * len(jobs), seed))
-        out = _examples(base, tasks, ["oracle"] * len(tasks), split)
+        out = _examples(base, tasks, ["oracle"] * len(tasks), split) + answer_variants(
+            base, tasks, split, variants, random.Random(f"orm:{split}:{seed}:variants"))
         answers: dict = {}
         for r, t in zip(base, tasks):
             answers.setdefault(t.get("intent_template_id"), []).append(r["answer"] or "")
@@ -433,6 +468,8 @@ class Args:
     """test-split tasks whose rollouts make the held-out data"""
     perturb: str = ",".join(PERTURBATIONS)
     """perturbed oracle episodes per task (comma-separated, from: wrong_answer, truncate, random_click)"""
+    answer_variants: int = ANSWER_VARIANTS
+    """wrong answers per oracle answer in the training data, scored without replay (orm.answer_variants)"""
     policy: str = ""
     """a policy checkpoint (HF directory) that also plays every task at temperature 1"""
     slots: int = 8
@@ -469,6 +506,8 @@ def parse_args(argv=None) -> tuple[str, Args]:
     for name in ("train_tasks", "test_tasks", "slots", "max_steps", "epochs", "batch_size", "max_tokens"):
         if getattr(args, name) < 1:
             raise SystemExit(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.answer_variants < 0:
+        raise SystemExit(f"--answer-variants must be 0 or more, got {args.answer_variants}")
     return cmd, args
 
 
@@ -484,6 +523,8 @@ def data(args: Args, splits=("train", "test")) -> dict:
             path, meta_path = run / f"{split}.jsonl", run / f"{split}.meta.json"
             meta = {"tasks": args.train_tasks if split == "train" else args.test_tasks, "seed": args.seed,
                     "perturb": args.perturb, "policy": args.policy, "max_steps": args.max_steps}
+            if split == "train":
+                meta["answer_variants"] = args.answer_variants
             if path.exists() and (not meta_path.exists() or json.loads(meta_path.read_text()) != meta):
                 print(f"{path} was built with other options: rebuilding it", flush=True)
                 path.unlink()
@@ -496,7 +537,8 @@ def data(args: Args, splits=("train", "test")) -> dict:
                 model, tok = policy.load_actor(args.policy) if args.policy else (None, None)
                 t0 = time.time()
                 rows = build_dataset(arena, tasks, model, tok, split, args.seed, args.slots, args.max_steps,
-                                     [p for p in args.perturb.split(",") if p])
+                                     [p for p in args.perturb.split(",") if p],
+                                     variants=meta.get("answer_variants", 0))
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.with_suffix(".tmp").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
                 os.replace(path.with_suffix(".tmp"), path)

@@ -207,6 +207,30 @@ def test_trajectory_from_an_env_result_and_wrong_answers():
     assert orm.wrong_answer("fitness", ["Fitness"], rng) == "N/A"
 
 
+def test_answer_variants_rescore_the_oracle_episode_with_other_answers():
+    """exit() changes no page: the oracle's episode with another answer, scored by string_match from the answer;
+    only successful oracle episodes of string_match-only tasks without an LLM judge get variants."""
+    def result(answer, score=1.0):
+        return {"score": score, "end": "exit", "answer": answer, "steps": [
+            {"html": "<p> start </p>", "response": 'do(action="Scroll Down")'},
+            {"html": f"<p> {answer} </p>", "response": f'# Note: the count is {answer}\nexit(message="{answer}")'}]}
+    def config(ref, approach="must_include", types=("string_match",)):
+        return {"task_id": 0, "sites": ["shopping"], "intent": "How many?", "intent_template_id": 7,
+                "eval": {"eval_types": list(types), "reference_answers": {approach: ref}}}
+    results = [result("42"), result("7", score=0.0), result("9"), result("5")]
+    configs = [config(["42"]), config(["8"]), config("9 items", "fuzzy_match"), config(["5"], types=("string_match", "url_match"))]
+    out = orm.answer_variants(results, configs, "train", 3, random.Random(0))
+    assert len(out) == 3 and {r["source"] for r in out} == {"answer_variant"}
+    answers = [r["responses"][-1].split("\n")[-1] for r in out]
+    assert len(set(answers)) == 3 and 'exit(message="42")' not in answers
+    for r in out:
+        a = r["responses"][-1].split('"')[-2]
+        assert r["responses"][-1] == f'# Note: the count is {a}\nexit(message="{a}")' and a.lstrip("-").isdigit()
+        assert r["label"] == int(r["score"] > 0.5) == int("42" in a)      # must_include: "142" would still pass
+        assert r["responses"][0] == 'do(action="Scroll Down")' and r["html"] == "<p> 42 </p>" and r["split"] == "train"
+    assert orm.answer_variants(results, configs, "train", 0, random.Random(0)) == []
+
+
 def test_parse_args(capsys):
     with pytest.raises(SystemExit):
         orm.parse_args(["--help"])
@@ -222,13 +246,14 @@ def test_data_build_on_miniarena_gives_both_labels(arena):
     from miniarena.tasks import build
     tasks = build("train", 0)
     picked = [next(t for t in tasks if t["intent"].startswith(p)) for p in ("What is the postcode of", "Who posted")]
-    rows = orm.build_dataset(arena, picked, split="train", slots=4, perturb=("wrong_answer", "truncate"))
+    rows = orm.build_dataset(arena, picked, split="train", slots=4, perturb=("wrong_answer", "truncate"), variants=1)
     by = {(r["task_id"], r["source"]): r for r in rows}
-    assert {r["source"] for r in rows} == {"oracle", "wrong_answer", "truncate"}
+    assert {r["source"] for r in rows} == {"oracle", "wrong_answer", "truncate", "answer_variant"}
     for t in picked:
         assert by[(t["task_id"], "oracle")]["label"] == 1
         assert by[(t["task_id"], "wrong_answer")]["label"] == 0
         assert by[(t["task_id"], "truncate")]["label"] == 0
+        assert by[(t["task_id"], "answer_variant")]["label"] == 0
     for r in rows:
         assert r["exited"] and r["responses"] and r["html"] and r["split"] == "train"
         assert r["label"] == int(r["score"] > 0.5)
@@ -239,6 +264,6 @@ def test_cached_data_is_reused_only_for_the_same_options(tmp_path):
     row = dict(FIXTURE, label=1, exited=True, source="oracle")
     (tmp_path / "train.jsonl").write_text(json.dumps(row) + "\n")
     meta = {"tasks": args.train_tasks, "seed": args.seed, "perturb": args.perturb, "policy": args.policy,
-            "max_steps": args.max_steps}
+            "max_steps": args.max_steps, "answer_variants": args.answer_variants}
     (tmp_path / "train.meta.json").write_text(json.dumps(meta))
     assert orm.data(args, ("train",))["train"] == [row]          # no browser, no arena: read from the cache
