@@ -27,9 +27,10 @@ Usage:
 Simplified, on purpose:
   * The loss is the two-way cross-entropy over the [YES, NO] logits; THUDM ran LLaMA-Factory's full-vocabulary
     SFT on "YES<|eot_id|>" / "NO<|eot_id|>" (lr 5e-6, 4 epochs, cosine, warmup 0.1).
-  * Too long prompts first see the page compacted (no layout boxes, no text printed twice: env.compact_html), then
-    lose the end of the page text (then the oldest history lines) until they fit `max_tokens`; the public code
-    cuts the token ids at 16384 from the right, which drops the assistant header.
+  * Too long prompts lose the end of the page text (then the oldest history lines) until they fit `max_tokens`;
+    the public code cuts the token ids at 16384 from the right, which drops the assistant header. Unlike the
+    actor's prompt (policy.encode_prompt), the judge's page is not compacted first: the compacted page shows the
+    tiny judge the answer far more often, yet it judged worse with it (70.6% against 76.7% held out).
   * The data are miniarena rollouts, not the paper's 12,200 labelled WebArena rollouts (never released), and the
     default judge is a tiny model from scratch, not Llama-3.1-8B: it learns the trajectory's shape (early exit,
     missing steps, stray clicks) but cannot check an answer against the page, so wrong final answers fool it.
@@ -60,7 +61,6 @@ SYSTEM_PROMPT = ("You are an expert in evaluating the performance of a website n
                  "intent, the agent's action history, and the final state of the screen, your goal is to decide "
                  "whether the agent\u2019s execution is successful or not. You must respond with YES or NO.")
 PERTURBATIONS = ("wrong_answer", "truncate", "random_click")
-ANSWER_VARIANTS = 3   # wrong answers per oracle answer in training data (answer_variants); held-out data: none
 
 
 # =============================================================================================
@@ -109,9 +109,8 @@ def p_yes(logits_yes_no):
 
 
 def encode(tok, traj: dict, max_tokens: int = 4096) -> tuple[list, bool]:
-    """Token ids of a trajectory's ORM prompt, and whether it was cut to fit `max_tokens`: the page is first
-    compacted (`env.compact_html`), then loses its end (the longest prefix that fits, by bisection), then the
-    oldest history lines go; the intent stays."""
+    """Token ids of a trajectory's ORM prompt, and whether it was cut to fit `max_tokens`: the page text loses
+    its end (the longest prefix that fits, by bisection), then the oldest history lines go; the intent stays."""
     for key in ("intent", "responses", "html"):
         if key not in traj:
             raise ValueError(f"a trajectory needs 'intent', 'responses' and 'html'; {key!r} is missing "
@@ -121,10 +120,7 @@ def encode(tok, traj: dict, max_tokens: int = 4096) -> tuple[list, bool]:
     ids = ids_of(responses, html)                  # (orm_prompt checks the types)
     if len(ids) <= max_tokens:
         return ids, False
-    responses, html = list(responses), env.compact_html(html).strip()
-    ids = ids_of(responses, html)
-    if len(ids) <= max_tokens:
-        return ids, True
+    responses, html = list(responses), html.strip()
     lo, hi = 0, len(html)
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -346,7 +342,7 @@ def train_orm(examples: list, out_dir, base: str = "tiny", epochs: int = 8, lr: 
     out_dir = Path(out_dir)
     torch.manual_seed(seed)
     if base == "tiny":
-        texts = [orm_prompt(ex["intent"], ex["responses"], env.compact_html(ex["html"])) + ("YES" if ex["label"] else "NO")
+        texts = [orm_prompt(ex["intent"], ex["responses"], ex["html"]) + ("YES" if ex["label"] else "NO")
                  for ex in examples] + ["YES\nNO\n" * 100]
         base = policy.build_tiny(out_dir, texts, hidden=hidden, layers=layers, heads=max(1, hidden // 64),
                                  seed=seed)
@@ -468,8 +464,9 @@ class Args:
     """test-split tasks whose rollouts make the held-out data"""
     perturb: str = ",".join(PERTURBATIONS)
     """perturbed oracle episodes per task (comma-separated, from: wrong_answer, truncate, random_click)"""
-    answer_variants: int = ANSWER_VARIANTS
-    """wrong answers per oracle answer in the training data, scored without replay (orm.answer_variants)"""
+    answer_variants: int = 0
+    """wrong answers per oracle answer added to the training data, scored without replay (orm.answer_variants).
+    Measured with 3: the tiny judge caught 97% of wrong answers but passed only 40% of right ones (70.0%)"""
     policy: str = ""
     """a policy checkpoint (HF directory) that also plays every task at temperature 1"""
     slots: int = 8
@@ -523,7 +520,7 @@ def data(args: Args, splits=("train", "test")) -> dict:
             path, meta_path = run / f"{split}.jsonl", run / f"{split}.meta.json"
             meta = {"tasks": args.train_tasks if split == "train" else args.test_tasks, "seed": args.seed,
                     "perturb": args.perturb, "policy": args.policy, "max_steps": args.max_steps}
-            if split == "train":
+            if split == "train" and args.answer_variants:     # (held-out data never has any)
                 meta["answer_variants"] = args.answer_variants
             if path.exists() and (not meta_path.exists() or json.loads(meta_path.read_text()) != meta):
                 print(f"{path} was built with other options: rebuilding it", flush=True)

@@ -663,8 +663,7 @@ def train_judge(pool, model, tok, tasks: list, args: Args, path: Path) -> dict:
     if dist.info().is_main:
         with browser_threads():
             examples = orm.build_dataset(None, tasks, policy_model=gen, tok=tok, split="train", seed=args.seed, pool=pool,
-                                         max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens,
-                                         variants=orm.ANSWER_VARIANTS)
+                                         max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens)
         orm.train_orm(examples, path, seed=args.seed, bf16=args.bf16, max_tokens=args.max_prompt_tokens, log=lambda *a: None)
         out = {"orm_examples": len(examples), "orm_positive": sum(e["label"] for e in examples) / max(1, len(examples))}
     del gen

@@ -8,7 +8,6 @@ import torch
 
 from conftest import ROOT
 
-import env
 import orm
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -129,18 +128,6 @@ def test_long_page_is_cut_not_the_intent_or_history(tiny):
     assert text.endswith("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
     with pytest.raises(ValueError, match="cannot hold the ORM prompt"):
         orm.encode(tiny.tok, traj, max_tokens=100)
-
-
-def test_a_page_over_budget_is_compacted_before_it_is_cut(tiny):
-    html = "<html> " + "".join(f'<p data-text="item {i}" data-bbox="{i},{3 * i},640,20"> item {i} </p> '
-                               for i in range(40)) + "</html>"
-    traj = {"intent": "How many items?", "responses": ['exit(message="40")'], "html": html}
-    full = len(orm.encode(tiny.tok, traj, max_tokens=100_000)[0])
-    short = dict(traj, html=env.compact_html(html))
-    compact = len(orm.encode(tiny.tok, short, max_tokens=100_000)[0])
-    assert compact < full
-    ids, cut = orm.encode(tiny.tok, traj, max_tokens=compact)
-    assert cut and tiny.tok.decode(ids) == orm.orm_prompt(**short) and "<p> item 39 </p>" in tiny.tok.decode(ids)
 
 
 def test_load_errors(tmp_path):
@@ -264,6 +251,6 @@ def test_cached_data_is_reused_only_for_the_same_options(tmp_path):
     row = dict(FIXTURE, label=1, exited=True, source="oracle")
     (tmp_path / "train.jsonl").write_text(json.dumps(row) + "\n")
     meta = {"tasks": args.train_tasks, "seed": args.seed, "perturb": args.perturb, "policy": args.policy,
-            "max_steps": args.max_steps, "answer_variants": args.answer_variants}
+            "max_steps": args.max_steps}
     (tmp_path / "train.meta.json").write_text(json.dumps(meta))
     assert orm.data(args, ("train",))["train"] == [row]          # no browser, no arena: read from the cache
