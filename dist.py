@@ -114,6 +114,7 @@ def close() -> None:
     """Leave the process group (the end of train.py); harmless without one."""
     global _INFO, _MESH
     if dist.is_initialized():
+        dist.barrier()      # no rank tears its connections down while another still uses them: gloo aborts then
         dist.destroy_process_group()
     _INFO, _MESH = Dist(), None
 
