@@ -222,6 +222,7 @@ def answer_variants(results: list, configs: list, split: str, k: int, rng: rando
     out = []
     for r, c in ok:
         true, seen = r["answer"] or "", {(r["answer"] or "").strip().lower()}
+        ex = _examples([r], [c], ["answer_variant"], split)[0]
         for _ in range(3 * k):
             if len(seen) > k:
                 break
@@ -230,7 +231,6 @@ def answer_variants(results: list, configs: list, split: str, k: int, rng: rando
                 continue
             seen.add(new.strip().lower())
             score = env.string_match(c["eval"], new, c["intent"])
-            ex = _examples([r], [c], ["answer_variant"], split)[0]
             out.append({**ex, "responses": ex["responses"][:-1] + [with_answer(ex["responses"][-1], true, new)],
                         "label": int(score > 0.5), "score": score})
     return out
@@ -484,7 +484,7 @@ class Args:
     batch_size: int = 8
     """examples per update (the paper: 128)"""
     max_tokens: int = 512
-    """judge input budget in tokens; beyond it the page is compacted, then cut (the paper: 16384)"""
+    """judge input budget in tokens; the page text is cut beyond it (the paper: 16384)"""
     hidden: int = 128
     """width of the tiny judge"""
     layers: int = 2

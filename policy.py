@@ -106,7 +106,7 @@ def encode_prompt(tok, prompt: str, max_prompt_tokens: int = 4096) -> tuple[list
     without the WebRL structure lose tokens from the left, after the BOS.
 
     Before any cut, a page that does not fit is compacted (`env.compact_html`: no layout boxes, no text
-    printed twice), which keeps every element and its text in about two thirds fewer tokens."""
+    printed twice), which keeps every element and its text in about half the tokens."""
     ids = tok(prompt, add_special_tokens=True)["input_ids"]
     n = max_prompt_tokens
     if len(ids) <= n:
