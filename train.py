@@ -143,15 +143,6 @@ class Args:
     """--policy tiny: epochs of next-token prediction on the demonstrations' whole text (pages, instructions,
     actions) before SFT, standing in for the pretraining a real LLM brings (without it the tiny model does
     not learn to copy ids and values from the page: greedy action match 8% -> 18% on held-out steps)"""
-    copy_drills: int = 0
-    """--policy tiny: updates of a copying drill (a random token sequence, then the same again; loss on the
-    repeat) before the LM pretraining, so the model has its induction heads before it sees a page
-    (copy_drill; measured: the 128x2 model copies a 24-token sequence exactly after 100 updates, 12 s)"""
-    copy_augment: float = 0.0
-    """share of pretraining and SFT examples whose task names (the words of the task's values
-    that its actions copy: products, projects, places...) are renamed, in instruction, pages and actions
-    alike, to other tasks' names (rename_names), so that names must be copied from the instruction rather
-    than remembered"""
     sft_lr: float = 2e-3
     """SFT learning rate (cosine with 10% warmup; the paper: 1e-5 for 8B)"""
     sft_epochs: int = 4
@@ -219,8 +210,6 @@ class Args:
             raise ValueError(f"--no-kl is an ablation of --algo webrl, got --algo {self.algo}")
         if not 0 < self.bc_top <= 1 or self.awr_temperature <= 0:
             raise ValueError(f"need 0 < --bc-top <= 1 and --awr-temperature > 0, got {self.bc_top}, {self.awr_temperature}")
-        if not 0 <= self.copy_augment <= 1:
-            raise ValueError(f"--copy-augment must be in [0, 1], got {self.copy_augment}")
         if self.beta < 0:
             raise ValueError(f"--beta must be >= 0, got {self.beta}")
         for name, allowed in (("reward", ("orm", "groundtruth")), ("curriculum", ("evolve", "llm", "none")),
@@ -391,78 +380,13 @@ def minibatches(items: list, size: int, rng: random.Random, shuffle: bool = True
         yield [items[j] for j in idx[i:i + size]]
 
 
-# Copy augmentation. Test tasks name products, projects and places the actor never saw; a tiny model trained
-# from scratch on a few hundred tasks remembers its training names instead of copying them from the
-# instruction. Renaming a task's names in a demonstration step, consistently in instruction, page and
-# action, makes remembering useless and copying the only way to fit it.
-_FORMAT_WORDS = {w.lower() for name in env.DO_ACTIONS for w in name.split()} | {
-    "do", "action", "element", "argument", "exit", "message", "note", "round", "task", "instruction", "user",
-    "assistant", "the", "and", "link", "field", "button", "dropdown", "simplified", "html"}
-
-_WORD = r"(?<![A-Za-z])({})(?![A-Za-z])"   # a whole word: "purple" in "Sweatshirt-L-Purple" and "super_robot" too
-
-
-def copied_names(values: dict, responses: list) -> list:
-    """Words (runs of 3+ letters) of a task's instantiation values that its demonstration's responses copy
-    (as whole words, in any case): only those can be renamed without breaking the demonstration (a month
-    the actions type as 08/01/2023 cannot)."""
-    import re
-    said = " ".join(responses)
-    words = {w for v in values.values() for w in re.findall(r"[A-Za-z]{3,}", str(v)) if w.lower() not in _FORMAT_WORDS}
-    return sorted(w for w in words if re.search(_WORD.format(re.escape(w)), said, re.IGNORECASE))
-
-
-def rename_names(texts: list, names: list, pool: list, rng: random.Random) -> list:
-    """texts with every whole-word occurrence (any case) of each name replaced by one other word drawn from
-    `pool` (the names of other training tasks), in the occurrence's case (lower, Capitalised or UPPER)."""
-    import re
-    if not names:
-        return list(texts)
-    new = {}
-    for n in names:
-        choices = [w for w in pool if w.lower() != n.lower() and w.lower() not in new.values()] or [n]
-        new[n.lower()] = rng.choice(choices).lower()
-    pattern = re.compile(_WORD.format("|".join(re.escape(n) for n in sorted(new, key=len, reverse=True))), re.IGNORECASE)
-
-    def sub(m):
-        old, word = m.group(0), new[m.group(0).lower()]
-        return word.upper() if old.isupper() and len(old) > 1 else word[0].upper() + word[1:] if old[0].isupper() else word
-    return [pattern.sub(sub, t) for t in texts]
-
-
-def augmented(tok, s: dict, pool: list, args: Args, rng: random.Random) -> dict:
-    """Step s, or with probability --copy-augment a copy with its names renamed (from pool) and re-encoded."""
-    if not (s.get("names") and rng.random() < args.copy_augment):
-        return s
-    prompt, response = rename_names([s["prompt"], s["response"]], s["names"], pool, rng)
-    return {"prompt_ids": policy.encode_prompt(tok, prompt, args.max_prompt_tokens)[0],
-            "action_ids": policy.encode_action(tok, response)}
-
-
-def copy_drill(model, tok, args: Args, seed: int, length: int = 24) -> dict:
-    """--copy-drills updates of next-token loss on the second half of [BOS, x, x], x a random sequence of
-    ordinary tokens: the cheapest way to grow induction heads (Olsson et al. 2022), which copying a name
-    from the instruction needs."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = adamw(model.parameters(), args.sft_lr)
-    model.train()
-    t0, losses = time.time(), []
-    first = len(tok.all_special_ids)    # the tiny tokenizer's specials are its first ids
-    for u in range(args.copy_drills):
-        for g in opt.param_groups:
-            g["lr"] = policy.cosine_lr(u, args.copy_drills, args.sft_lr)
-        x = torch.randint(first, len(tok), (args.batch_size, length), generator=gen)
-        seqs = torch.cat([torch.full((args.batch_size, 1), tok.bos_token_id), x, x], 1).tolist()
-        with autocast(args):
-            lps = policy.token_logprobs(model, seqs, tok.pad_token_id, grad=True)
-        loss = -torch.stack([lp[length + 1:] for lp in lps]).mean()   # the repeat after its first token: copying predicts it
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(dist.all_mean(loss.item()))
-    model.eval()
-    return {"drill_loss_first": losses[0], "drill_loss_last": losses[-1], "drill_s": time.time() - t0}
+def first_last(name: str, losses: list) -> dict:
+    """{name}_loss_first / _last: the mean loss over the first and the last tenth of the updates (at least
+    one each). A single update's loss is too noisy to compare: an epoch's last batch holds only the
+    remainder of the steps (915 demonstration steps in batches of 16 leave 3)."""
+    k = max(1, len(losses) // 10)
+    return {f"{name}_loss_first": sum(losses[:k]) / k if losses else None,
+            f"{name}_loss_last": sum(losses[-k:]) / k if losses else None}
 
 
 def sft(model, tok, steps: list, args: Args, rng: random.Random, whole_text: bool = False) -> dict:
@@ -475,11 +399,9 @@ def sft(model, tok, steps: list, args: Args, rng: random.Random, whole_text: boo
     updates = epochs * math.ceil(len(steps) / args.batch_size)
     model.train()
     losses, u, t0, tokens = [], 0, time.time(), 0
-    pool = sorted({n for s in steps for n in s.get("names", ())})    # every demonstration task's names
     bar = tqdm(total=updates, desc=name, leave=False, disable=None)
     for epoch in range(epochs):
         for batch in minibatches(steps, args.batch_size, rng):
-            batch = [augmented(tok, s, pool, args, rng) for s in batch]
             for g in opt.param_groups:
                 g["lr"] = policy.cosine_lr(u, updates, args.sft_lr)
             n_tok = sum(len(s["action_ids"]) + (len(s["prompt_ids"]) - 1 if whole_text else 0) for s in batch)
@@ -506,8 +428,7 @@ def sft(model, tok, steps: list, args: Args, rng: random.Random, whole_text: boo
             bar.set_postfix(loss=f"{total:.3f}")
     bar.close()
     model.eval()
-    return {f"{name}_loss_first": losses[0] if losses else None, f"{name}_loss_last": losses[-1] if losses else None,
-            f"{name}_updates": u, f"{name}_tokens": tokens, f"{name}_s": time.time() - t0}
+    return {**first_last(name, losses), f"{name}_updates": u, f"{name}_tokens": tokens, f"{name}_s": time.time() - t0}
 
 
 def critic_values(critic, steps: list, args: Args, pad_id: int) -> torch.Tensor:
@@ -542,7 +463,7 @@ def train_critic(critic, steps: list, args: Args, rng: random.Random, pad_id: in
             opt.zero_grad(set_to_none=True)
             losses.append(dist.all_mean(total))
     critic.eval()
-    return {"critic_loss_first": losses[0] if losses else None, "critic_loss_last": losses[-1] if losses else None}
+    return first_last("critic", losses)
 
 
 def actor_objective(logp, steps: list, args: Args):
@@ -595,8 +516,7 @@ def train_actor(model, tok, steps: list, args: Args, rng: random.Random) -> dict
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
     bar.close()
     model.eval()
-    return {"actor_loss_first": losses[0] if losses else None, "actor_loss_last": losses[-1] if losses else None,
-            "kl_to_ref": dist.all_mean(sum(kls) / len(kls)) if kls else None, "actor_tokens": tokens * dist.info().world,
+    return {**first_last("actor", losses), "kl_to_ref": dist.all_mean(sum(kls) / len(kls)) if kls else None, "actor_tokens": tokens * dist.info().world,
             "actor_tokens_per_s": tokens * dist.info().world / max(1e-9, time.time() - t0)}
 
 
@@ -832,14 +752,7 @@ def main(args: Args) -> list[dict]:
             model, tok = policy.load_actor(path, device=d.device)
             model = dist.shard(model, args.bf16, args.checkpointing)
             encode_steps(tok, demos, args)
-            values, said = {t["task_id"]: t["instantiation_dict"] for t in sft_tasks}, {}
-            for x in demos:
-                said.setdefault(x["task_id"], []).append(x["response"])
-            for x in demos:
-                x["names"] = copied_names(values[x["task_id"]], said[x["task_id"]])
-            m = copy_drill(model, tok, args, args.seed) if args.policy == "tiny" and args.copy_drills else {}
-            if args.policy == "tiny" and args.pretrain_epochs:
-                m.update(sft(model, tok, demos, args, rng, whole_text=True))
+            m = sft(model, tok, demos, args, rng, whole_text=True) if args.policy == "tiny" and args.pretrain_epochs else {}
             m.update(sft(model, tok, demos, args, rng))
             results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, "eval sft")
             row = {"model": "SFT", "phase": 0, **success_table(results, test_tasks)}

@@ -169,28 +169,6 @@ def test_algorithm_flags_are_checked(flags, message):
     assert r.returncode != 0 and message in r.stderr
 
 
-def test_copy_augment_renames_copied_names_alike_everywhere():
-    import random
-    import re
-    import train
-    values = {"product": "Voltra Ergonomic Webcam, 1080p", "month": "August 2023", "what": "Search the page"}
-    responses = ["# Element: the 'Search' field\ndo(action=\"Search\", argument=\"Voltra Ergonomic Webcam, 1080p\", element=\"2\")",
-                 "# Element: the 'Voltra Ergonomic Webcam, 1...' link\ndo(action=\"Click\", element=\"9\")"]
-    # "August" is typed as 08/01/2023 by no response; "Search" and "the" belong to the action format
-    assert train.copied_names(values, responses) == ["Ergonomic", "Voltra", "Webcam"]
-    prompt = ("Task Instruction: Who reviewed Voltra Ergonomic Webcam, 1080p?\n"
-              "<a id=\"9\"> VOLTRA ergonomic webcam-x </a> <span> Voltrax Webcams </span>")
-    pool = ["Voltra", "Honey", "Rice", "Elmwood", "react"]     # other tasks' names; a name is never its own
-    p, r = train.rename_names([prompt, responses[0]], ["Ergonomic", "Voltra", "Webcam"], pool, random.Random(0))
-    a, b, c = re.search(r'argument="(\w+) (\w+) (\w+), 1080p"', r).groups()
-    assert a != "Voltra" and len({a, b, c}) == 3 and {a.lower(), b.lower(), c.lower()} <= {w.lower() for w in pool}
-    assert a[0].isupper() and b[0].isupper() and c[0].isupper()
-    assert f"Who reviewed {a} {b} {c}, 1080p?" in p                        # the instruction, ...
-    assert f"{a.upper()} {b.lower()} {c.lower()}-x" in p                  # ... the page, in the page's case
-    assert "Voltrax Webcams" in p                                         # other words are left alone
-    assert train.rename_names([prompt], [], pool, random.Random(0)) == [prompt]
-
-
 def test_names_copied_counts_episodes_that_use_the_task_values():
     import train
     tasks = [{"instantiation_dict": {"product": "Voltra Webcam", "n": 3}},
@@ -203,3 +181,11 @@ def test_names_copied_counts_episodes_that_use_the_task_values():
                           {"action": None}], "answer": None},
                {"steps": [], "answer": "5"}]
     assert train.names_copied(results, tasks) == 100.0 * 2 / 3
+
+
+def test_first_last_averages_a_tenth_of_the_updates():
+    import train
+    losses = [5.0, 3.0] + [2.0] * 16 + [1.0, 0.1]      # 20 updates: a tenth is 2
+    assert train.first_last("sft", losses) == {"sft_loss_first": 4.0, "sft_loss_last": 0.55}
+    assert train.first_last("critic", [0.7]) == {"critic_loss_first": 0.7, "critic_loss_last": 0.7}
+    assert train.first_last("actor", []) == {"actor_loss_first": None, "actor_loss_last": None}
