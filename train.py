@@ -56,6 +56,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import sys
 import time
@@ -338,7 +339,6 @@ def names_copied(results: list, tasks: list) -> float:
     """% of episodes in which an action's argument or the final answer contains one of the task's
     instantiation values (those with 3+ letters, any case): whether the actor follows its instruction at all,
     a signal that moves long before whole tasks succeed."""
-    import re
     hits = []
     for r, t in zip(results, tasks):
         values = [str(v).lower() for v in (t.get("instantiation_dict") or {}).values() if re.search("[A-Za-z]{3}", str(v))]
@@ -516,8 +516,8 @@ def train_actor(model, tok, steps: list, args: Args, rng: random.Random) -> dict
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
     bar.close()
     model.eval()
-    return {**first_last("actor", losses), "kl_to_ref": dist.all_mean(sum(kls) / len(kls)) if kls else None, "actor_tokens": tokens * dist.info().world,
-            "actor_tokens_per_s": tokens * dist.info().world / max(1e-9, time.time() - t0)}
+    return {**first_last("actor", losses), "kl_to_ref": dist.all_mean(sum(kls) / len(kls)) if kls else None,
+            "actor_tokens": tokens * dist.info().world, "actor_tokens_per_s": tokens * dist.info().world / max(1e-9, time.time() - t0)}
 
 
 def ref_logprobs(model, tok, steps: list, args: Args) -> None:

@@ -79,7 +79,7 @@ def test_smoke_runs_the_whole_loop(tmp_path):
     assert metrics[0]["pretrain_loss_last"] < metrics[0]["pretrain_loss_first"]
     assert metrics[0]["sft_loss_last"] < metrics[0]["sft_loss_first"]
     for key in ("critic_loss_last", "kl_to_ref", "adv_mean", "value_mean", "replay_scored", "rollout_success",
-                "actor_tokens"):
+                "actor_tokens", "names_copied"):
         assert key in metrics[1], key
     assert (run / "curve.png").exists() and (run / "table.md").exists()
     # checkpoints are ordinary HF directories
