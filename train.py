@@ -342,7 +342,7 @@ def names_copied(results: list, tasks: list) -> float:
     hits = []
     for r, t in zip(results, tasks):
         values = [str(v).lower() for v in (t.get("instantiation_dict") or {}).values() if re.search("[A-Za-z]{3}", str(v))]
-        said = " ".join([a for s in r["steps"] for a in re.findall(r'argument="([^"]*)"', s.get("action") or "")]
+        said = " ".join([env.parse_action(s["action"]).argument or "" for s in r["steps"] if s.get("action")]
                         + [r.get("answer") or ""]).lower()
         if values:
             hits.append(any(v in said for v in values))
@@ -517,7 +517,8 @@ def train_actor(model, tok, steps: list, args: Args, rng: random.Random) -> dict
     bar.close()
     model.eval()
     return {**first_last("actor", losses), "kl_to_ref": dist.all_mean(sum(kls) / len(kls)) if kls else None,
-            "actor_tokens": tokens * dist.info().world, "actor_tokens_per_s": tokens * dist.info().world / max(1e-9, time.time() - t0)}
+            "actor_tokens": tokens * dist.info().world,
+            "actor_tokens_per_s": tokens * dist.info().world / max(1e-9, time.time() - t0)}
 
 
 def ref_logprobs(model, tok, steps: list, args: Args) -> None:
