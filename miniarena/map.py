@@ -269,7 +269,10 @@ def build(db: sqlite3.Connection, seed: int) -> None:
             if len(roots) == 1:
                 break
             first = find(0)
-            i, j = min(((i, j) for i in range(n) if find(i) == first for j in range(n) if find(j) != first),
+            # pairs already joined by a road closed to this mode (a motorway for bikes, a path for cars) cannot
+            # take a street too (one edge per pair): without this the loop re-picked such a pair forever (seed 1)
+            i, j = min(((i, j) for i in range(n) if find(i) == first for j in range(n)
+                        if find(j) != first and (min(i, j), max(i, j)) not in edges),
                        key=lambda ij: dist[ij[0]][ij[1]])
             add(i, j, "residential", 1.2)
     for (i, j), (hw, length) in sorted(edges.items()):
