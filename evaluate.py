@@ -2,6 +2,7 @@
 
     python evaluate.py --policy runs/webrl/phase0/actor                 # miniarena's 165 test tasks
     python evaluate.py --policy runs/webrl/phase3/actor --limit 30      # a spread of 30 of them
+    python evaluate.py --policy runs/webrl/phase0/actor --steps --max-prompt-tokens 1024   # step accuracy
     # the real WebArena-Lite (sites running, their variables set: SHOPPING=http://host:7770 ...)
     python evaluate.py --policy THUDM/webrl-llama-3.1-8b --tasks webarena_lite.json --judge-url http://host/v1
 
@@ -12,6 +13,12 @@ task to --out/results.jsonl.
 
 fuzzy_match tasks (WebArena's LLM-judged answers) need a judge: --judge-url/--judge-model/--judge-key,
 or WEBRL_JUDGE_URL/MODEL/KEY; without one, such a task fails with a clear error before it runs.
+
+--steps (miniarena only; not in the paper) measures where whole-task success is lost: miniarena's oracle plays
+each task, and at each of its steps the policy, given the oracle's prompt (teacher-forced), answers greedily;
+per action kind, the share of steps where its action equals the oracle's (kind, element and argument) is
+printed and written to --out/steps.md. A task of six steps at 50% per step succeeds about 0.5^6 = 2% of
+the time.
 """
 from __future__ import annotations
 
@@ -54,9 +61,74 @@ class EvalArgs:
     """the judge's model name"""
     judge_key: str = ""
     """the judge's API key (else WEBRL_JUDGE_KEY)"""
+    steps: bool = False
+    """instead of episodes, teacher-forced step accuracy on miniarena's oracle demonstrations (see above)"""
+
+
+def step_kind(action: env.Action) -> str:
+    """The row of a step in the step-accuracy table: the action's kind; exit split by whether it answers."""
+    return action.kind if action.kind != "exit" else ("exit (answer)" if action.argument else "exit (no answer)")
+
+
+def step_accuracy(oracle_responses: list, responses: list) -> dict:
+    """Per kind of the oracle's action (and 'all'): n, the share of responses with the same kind of action,
+    and the share whose action is the oracle's (kind, element and argument). An unparsable response is wrong."""
+    if len(oracle_responses) != len(responses):
+        raise ValueError(f"need one response per oracle step: {len(oracle_responses)} steps, {len(responses)} responses")
+    rows: dict = {}
+    for want, got in zip(oracle_responses, responses):
+        o = env.parse_action(want)
+        try:
+            a = env.parse_action(got)
+        except ValueError:
+            a = None
+        same_kind = a is not None and a.kind == o.kind
+        exact = same_kind and (a.element, a.argument or "") == (o.element, o.argument or "")
+        for key in (step_kind(o), "all"):
+            r = rows.setdefault(key, [0, 0, 0])
+            r[0], r[1], r[2] = r[0] + 1, r[1] + same_kind, r[2] + exact
+    return {k: {"n": n, "kind": kind / n, "exact": exact / n}
+            for k, (n, kind, exact) in sorted(rows.items(), key=lambda kv: (kv[0] == "all", kv[0]))}
+
+
+def format_steps(acc: dict) -> str:
+    lines = ["| oracle action | steps | same kind (%) | exact (%) |", "|---|---|---|---|"]
+    return "\n".join(lines + [f"| {k} | {r['n']} | {100 * r['kind']:.1f} | {100 * r['exact']:.1f} |" for k, r in acc.items()])
+
+
+def demonstration_steps(a: EvalArgs) -> dict:
+    """Step accuracy of the policy on the oracle's demonstrations of miniarena's test split (EvalArgs.steps)."""
+    from miniarena import MiniArena, oracle
+    from miniarena.tasks import build
+    if a.tasks:
+        raise SystemExit("--steps needs miniarena's oracle: it cannot be combined with --tasks")
+    configs = build("test", a.seed)
+    configs = train.spread(configs, a.limit) if a.limit else configs
+    arena = MiniArena(seed=a.seed).start()
+    try:
+        results = oracle.run(configs, slots=a.slots, arena=arena)
+    finally:
+        arena.stop()
+    steps = [s for r in results if r["score"] == 1.0 for s in r["steps"]]
+    model, tok = policy.load_actor(a.policy)
+    t0, responses = time.time(), []
+    for i in range(0, len(steps), a.slots):
+        responses += [g.text for g in policy.generate(model, tok, [s["prompt"] for s in steps[i:i + a.slots]],
+                                                      max_new_tokens=a.max_new_tokens, temperature=0.0,
+                                                      max_prompt_tokens=a.max_prompt_tokens)]
+    acc = step_accuracy([s["response"] for s in steps], responses)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = format_steps(acc)
+    (out / "steps.md").write_text(table + "\n")
+    print(f"{len(steps)} oracle steps of {sum(r['score'] == 1.0 for r in results)} tasks, "
+          f"{time.time() - t0:.0f} s\n\n{table}")
+    return acc
 
 
 def main(a: EvalArgs) -> dict:
+    if a.steps:
+        return demonstration_steps(a)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -27,13 +27,18 @@ Usage:
 Simplified, on purpose:
   * The loss is the two-way cross-entropy over the [YES, NO] logits; THUDM ran LLaMA-Factory's full-vocabulary
     SFT on "YES<|eot_id|>" / "NO<|eot_id|>" (lr 5e-6, 4 epochs, cosine, warmup 0.1).
-  * Too long prompts lose the end of the page text (then the oldest history lines) until they fit `max_tokens`;
-    the public code cuts the token ids at 16384 from the right, which drops the assistant header. Unlike the
-    actor's prompt (policy.encode_prompt), the judge's page is not compacted first: the compacted page shows the
-    tiny judge the answer far more often, yet it judged worse with it (70.6% against 76.7% held out).
+  * A page too long for `max_tokens` is cut to the widest piece that fits (then the oldest history lines go):
+    the piece around the first occurrence of the episode's final answer when the page holds it (find-in-page),
+    else the page's start. The public code cuts the token ids at 16384 from the right, which drops the assistant
+    header; at 16384 tokens miniarena's pages are never cut, so THUDM's judge sees them whole. Measured with the
+    tiny judge at 512 tokens on the same data: 76.7% held out when the cut kept the page's start, where the
+    answer of a right exit was visible in 5 of 35 episodes; 88.9% with the find-in-page cut. Unlike the actor's
+    prompt (policy.encode_prompt), the judge's page is not compacted first (70.6% when it was).
   * The data are miniarena rollouts, not the paper's 12,200 labelled WebArena rollouts (never released), and the
     default judge is a tiny model from scratch, not Llama-3.1-8B: it learns the trajectory's shape (early exit,
-    missing steps, stray clicks) but cannot check an answer against the page, so wrong final answers fool it.
+    missing steps, stray clicks) and, given the part of the page around the answer, whether the answer is
+    there. An answer that is on the page but wrong (another item of the same list) can still fool it: 3 of the 8
+    such held-out episodes did.
 """
 from __future__ import annotations
 
@@ -108,9 +113,20 @@ def p_yes(logits_yes_no):
     return torch.softmax(x, dim=-1)[..., 0]
 
 
+def claimed_answer(responses: list) -> str:
+    """The final answer of an episode that ended with exit(message=...), else '' (no exit, or an unparsable one)."""
+    try:
+        action = env.parse_action(responses[-1]) if responses else None
+    except ValueError:
+        return ""
+    return (action.argument or "").strip() if action is not None and action.kind == "exit" else ""
+
+
 def encode(tok, traj: dict, max_tokens: int = 4096) -> tuple[list, bool]:
-    """Token ids of a trajectory's ORM prompt, and whether it was cut to fit `max_tokens`: the page text loses
-    its end (the longest prefix that fits, by bisection), then the oldest history lines go; the intent stays."""
+    """Token ids of a trajectory's ORM prompt, and whether it was cut to fit `max_tokens`. A page too long to fit
+    is cut to the widest piece that fits (by bisection): around the first occurrence of the claimed final answer
+    when the page holds it (find-in-page: a judge that cannot see the answer cannot check it), else its start.
+    If even that is too long, the oldest history lines go; the intent stays."""
     for key in ("intent", "responses", "html"):
         if key not in traj:
             raise ValueError(f"a trajectory needs 'intent', 'responses' and 'html'; {key!r} is missing "
@@ -121,11 +137,15 @@ def encode(tok, traj: dict, max_tokens: int = 4096) -> tuple[list, bool]:
     if len(ids) <= max_tokens:
         return ids, False
     responses, html = list(responses), html.strip()
+    answer = claimed_answer(responses)
+    at = html.lower().find(answer.lower()) if answer else -1      # (answer_on_page: at >= 0)
+    # piece(w): the page's first w characters, or w characters either side of the answer
+    piece = (lambda w: html[:w]) if at < 0 else (lambda w: html[max(0, at - w):at + len(answer) + w])
     lo, hi = 0, len(html)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if len(ids_of(responses, html[:mid])) <= max_tokens else (lo, mid - 1)
-    html = html[:lo]
+        lo, hi = (mid, hi) if len(ids_of(responses, piece(mid))) <= max_tokens else (lo, mid - 1)
+    html = piece(lo)
     ids = ids_of(responses, html)
     while len(ids) > max_tokens and len(responses) > 1:
         responses = responses[1:]
@@ -407,21 +427,32 @@ def binary_metrics(probs: list, labels: list, bins: int = 10) -> dict:
             "ece": sum(r["n"] / len(p) * abs(r["p_yes"] - r["success"]) for r in rel), "reliability": rel}
 
 
-def metrics(probs: list, labels: list, exited: list | None = None, bins: int = 10) -> dict:
+def metrics(probs: list, labels: list, exited: list | None = None, bins: int = 10,
+            answer_on_page: list | None = None) -> dict:
     """The judge's metrics beside the baselines: always the majority label of these examples (ties: YES),
-    and success iff the agent called exit (P = 1 or 0)."""
+    success iff the agent called exit, and success iff it exited with an answer found on its last page (P = 1
+    or 0; the find-in-page rule alone, the one `encode` uses to choose what part of a long page to show)."""
     major = float(2 * sum(int(v) for v in labels) >= len(labels))
     rows = {"ORM": binary_metrics(probs, labels, bins),
             "always-majority": binary_metrics([major] * len(labels), labels, bins)}
     if exited is not None:
         rows["exit called"] = binary_metrics([float(bool(e)) for e in exited], labels, bins)
+    if answer_on_page is not None:
+        rows["answer on page"] = binary_metrics([float(bool(a)) for a in answer_on_page], labels, bins)
     return rows
+
+
+def answer_on_page(traj: dict) -> bool:
+    """Whether the episode ended with exit(message=A), A non-empty and found (case-insensitive) on the last page."""
+    answer = claimed_answer(traj["responses"])
+    return bool(answer) and answer.lower() in traj["html"].lower()
 
 
 def evaluate(orm: ORM, examples: list) -> dict:
     """Score labelled examples with the judge: metrics (see `metrics`), accuracy per source, the P(YES)s."""
     probs = orm.score(examples)
-    out = metrics(probs, [ex["label"] for ex in examples], [ex.get("exited", False) for ex in examples])
+    out = metrics(probs, [ex["label"] for ex in examples], [ex.get("exited", False) for ex in examples],
+                  answer_on_page=[answer_on_page(ex) for ex in examples])
     by = {}
     for q, ex in zip(probs, examples):
         by.setdefault(ex.get("source", "?"), []).append((q >= 0.5) == bool(ex["label"]))
@@ -433,7 +464,7 @@ def evaluate(orm: ORM, examples: list) -> dict:
 def format_table(res: dict) -> str:
     pct = lambda v: "-" if v != v else f"{100 * v:.1f}"  # noqa: E731  (nan -> "-")
     lines = ["| judge | accuracy (%) | precision YES (%) | recall YES (%) | ECE |", "|---|---|---|---|---|"]
-    for name in ("ORM", "always-majority", "exit called"):
+    for name in ("ORM", "always-majority", "exit called", "answer on page"):
         if name in res:
             r = res[name]
             lines.append(f"| {name} | {pct(r['accuracy'])} | {pct(r['precision'])} | {pct(r['recall'])} | "
@@ -484,7 +515,8 @@ class Args:
     batch_size: int = 8
     """examples per update (the paper: 128)"""
     max_tokens: int = 512
-    """judge input budget in tokens; the page text is cut beyond it (the paper: 16384)"""
+    """judge input budget in tokens; a longer page is cut to the piece around the final answer, else its start
+    (the paper: 16384)"""
     hidden: int = 128
     """width of the tiny judge"""
     layers: int = 2

@@ -130,6 +130,29 @@ def test_long_page_is_cut_not_the_intent_or_history(tiny):
         orm.encode(tiny.tok, traj, max_tokens=100)
 
 
+def test_long_page_is_cut_around_the_claimed_answer(tiny):
+    page = "<p> lorem ipsum </p> " * 150 + "<p> Total: $42.17 </p> " + "<p> dolor sit </p> " * 150
+    traj = {"intent": "What was the total?", "responses": ['# Note: found it\nexit(message="$42.17")'], "html": page}
+    ids, cut = orm.encode(tiny.tok, traj, max_tokens=400)
+    shown = tiny.tok.decode(ids).split("The Current Screenshot:\n")[1]
+    assert cut and 350 < len(ids) <= 400
+    assert "Total: $42.17" in shown and "lorem" in shown and "dolor" in shown     # the answer, with both sides
+    assert not shown.startswith("<p> lorem")                                    # not the page's start
+    for other in ("$99.99", ""):                  # an answer not on the page, no answer: the page's start
+        ids, _ = orm.encode(tiny.tok, dict(traj, responses=[f'exit(message="{other}")']), max_tokens=400)
+        assert tiny.tok.decode(ids).split("The Current Screenshot:\n")[1].startswith("<p> lorem ipsum </p>")
+
+
+def test_claimed_answer_and_answer_on_page():
+    assert orm.claimed_answer(['# Note: the SKU\nexit(message=" MB-01 ")']) == "MB-01"
+    assert orm.claimed_answer(['do(action="Click", element="3")']) == ""
+    assert orm.claimed_answer(["I think it is MB-01"]) == ""                   # unparsable: no claimed answer
+    assert orm.claimed_answer([]) == ""
+    assert orm.answer_on_page({"responses": ['exit(message="mb-01")'], "html": "<td> SKU MB-01 </td>"})
+    assert not orm.answer_on_page({"responses": ['exit(message="MB-02")'], "html": "<td> SKU MB-01 </td>"})
+    assert not orm.answer_on_page({"responses": ['exit(message="")'], "html": "<td> SKU MB-01 </td>"})
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not an HF model directory"):
         orm.ORM.load(tmp_path)
@@ -173,11 +196,16 @@ def test_table3_metrics_by_hand():
     assert math.isnan(m["precision"])
     e = res["exit called"]       # P = 1 1 0 1 1: tp 2, fp 2; bin 1: n 4, success 1/2; bin 0: n 1, success 0
     assert (e["accuracy"], e["precision"], e["recall"], e["ece"]) == pytest.approx((3 / 5, 1 / 2, 1.0, 4 / 5 * 0.5))
+    f = orm.metrics(probs, labels, exited, bins=2, answer_on_page=[True, False, False, False, False])["answer on page"]
+    assert (f["accuracy"], f["precision"], f["recall"]) == pytest.approx((4 / 5, 1.0, 1 / 2))   # P = 1 0 0 0 0
     assert orm.metrics(probs, labels, exited)["ORM"]["ece"] == pytest.approx((0.1 + 0.8 + 0.3 + 0.4 + 0.1) / 5)
     assert orm.metrics([0.2, 0.7], [1, 0])["always-majority"]["accuracy"] == 0.5    # a tie counts as YES
     table = orm.format_table(dict(res, by_source={"oracle": {"n": 5, "accuracy": 0.8}}))
     assert "| ORM | 80.0 | 66.7 | 100.0 | 0.140 |" in table
     assert "| always-majority | 60.0 | - | 0.0 | 0.400 |" in table
+    assert "answer on page" not in table
+    assert "| answer on page | 80.0 | 100.0 | 50.0 | 0.200 |" in orm.format_table(
+        orm.metrics(probs, labels, exited, bins=2, answer_on_page=[True, False, False, False, False]))
     with pytest.raises(ValueError, match="as many probabilities as labels"):
         orm.metrics([0.5], [1, 0])
 

@@ -98,6 +98,12 @@ def test_smoke_runs_the_whole_loop(tmp_path):
     lines = [json.loads(l) for l in (out / "results.jsonl").read_text().splitlines()]
     assert len(lines) == 5 and {l["site"] for l in lines} == {"shopping", "shopping_admin", "reddit", "gitlab", "map"}
     assert len(list((out / "episodes").glob("*.jsonl"))) == 5
+    # --steps: teacher-forced step accuracy on the oracle's demonstrations of the same tasks
+    r = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "--policy", str(run / "phase0" / "actor"), "--limit", "5",
+                        "--steps", "--max-prompt-tokens", "1024", "--out", str(out)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "| oracle action | steps | same kind (%) | exact (%) |" in r.stdout and "| all |" in (out / "steps.md").read_text()
 
 
 def test_resume_after_kill_loses_no_finished_phase(tmp_path):

@@ -1,0 +1,28 @@
+"""evaluate.py's step accuracy (--steps), checked by hand; the smoke test in test_train.py runs the command."""
+import pytest
+
+import evaluate
+
+CLICK3, CLICK4 = 'do(action="Click", element="3")', 'do(action="Click", element="4")'
+TYPE = '# Element: the search box\ndo(action="Search", argument="red mug", element="2")'
+
+
+def test_step_accuracy_by_hand():
+    oracle = [CLICK3, CLICK3, CLICK3, TYPE, TYPE, 'exit(message="42")', 'exit(message="")']
+    got = [CLICK3,                                          # exact
+           CLICK4,                                          # same kind, wrong element
+           "I would click the button",                      # unparsable: wrong
+           'do(action="Search", argument="red mug", element="2")',    # exact (comments do not matter)
+           'do(action="Search", argument="blue mug", element="2")',   # same kind, wrong argument
+           'exit(message="41")',                            # same kind, wrong answer
+           'exit(message="")']                              # exact
+    acc = evaluate.step_accuracy(oracle, got)
+    assert list(acc) == ["Click", "Search", "exit (answer)", "exit (no answer)", "all"]
+    assert acc["Click"] == pytest.approx({"n": 3, "kind": 2 / 3, "exact": 1 / 3})
+    assert acc["Search"] == pytest.approx({"n": 2, "kind": 1.0, "exact": 0.5})
+    assert acc["exit (answer)"] == pytest.approx({"n": 1, "kind": 1.0, "exact": 0.0})
+    assert acc["all"] == pytest.approx({"n": 7, "kind": 6 / 7, "exact": 3 / 7})
+    table = evaluate.format_steps(acc)
+    assert "| Click | 3 | 66.7 | 33.3 |" in table and "| all | 7 | 85.7 | 42.9 |" in table
+    with pytest.raises(ValueError, match="one response per oracle step"):
+        evaluate.step_accuracy(oracle, got[:3])
