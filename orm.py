@@ -30,10 +30,11 @@ Simplified, on purpose:
   * A page too long for `max_tokens` is cut to the widest piece that fits (then the oldest history lines go):
     the piece around the first occurrence of the episode's final answer when the page holds it (find-in-page),
     else the page's start. The public code cuts the token ids at 16384 from the right, which drops the assistant
-    header; at 16384 tokens miniarena's pages are never cut, so THUDM's judge sees them whole. Measured with the
-    tiny judge at 512 tokens on the same data: 76.7% held out when the cut kept the page's start, where the
-    answer of a right exit was visible in 5 of 35 episodes; 88.9% with the find-in-page cut. Unlike the actor's
-    prompt (policy.encode_prompt), the judge's page is not compacted first (70.6% when it was).
+    header; 16384 tokens hold any miniarena episode (at most 9,481 characters of page and history in the ORM
+    data), so THUDM's judge sees them whole. Measured with the tiny judge at 512 tokens on the same data: 76.7%
+    held out when the cut kept the page's start, where the answer of a right exit was visible in 5 of 35
+    episodes; 88.9% with the find-in-page cut. Unlike the actor's prompt (policy.encode_prompt), the judge's
+    page is not compacted first (70.6% when it was).
   * The data are miniarena rollouts, not the paper's 12,200 labelled WebArena rollouts (never released), and the
     default judge is a tiny model from scratch, not Llama-3.1-8B: it learns the trajectory's shape (early exit,
     missing steps, stray clicks) and, given the part of the page around the answer, whether the answer is
