@@ -43,9 +43,10 @@ def confidence_filter(mean_logp, low: float = 0.5, high: float = 0.95) -> torch.
     """Bool mask of steps whose confidence exp(mean log-prob) lies in (low, high] (paper section 6).
 
     Compared in log space, log(low) < mean_logp <= log(high), in float64: the same test without
-    exp's rounding at the edges, so a step of confidence exactly 0.95 is kept and 0.5 is not."""
+    exp's rounding at the edges, so a step of confidence exactly 0.95 is kept and 0.5 is not. low = 0 is no
+    lower bound (log 0 = -inf: the bands (0, 1] and (0, 0.5] of the paper's Table 2)."""
     x = torch.as_tensor(mean_logp, dtype=torch.float64)
-    return (x > math.log(low)) & (x <= math.log(high))
+    return (x > (math.log(low) if low > 0 else -math.inf)) & (x <= math.log(high))
 
 
 class ReplayBuffer:

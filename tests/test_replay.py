@@ -15,6 +15,9 @@ def test_confidence_filter_bounds():
     # confidence = exp(mean log-prob), kept when in (0.5, 0.95]
     lp = torch.tensor([math.log(0.5), math.log(0.95), math.log(0.7), math.log(0.96), math.log(0.3), 0.0])
     assert confidence_filter(lp).tolist() == [False, True, True, False, False, False]
+    # low = 0: no lower bound (Table 2's (0, 1] and (0, 0.5] bands; math.log(0) used to raise)
+    assert confidence_filter([-1e9, math.log(0.5), 0.0], low=0.0, high=1.0).tolist() == [True, True, True]
+    assert confidence_filter([-1e9, math.log(0.5), math.log(0.6)], low=0.0, high=0.5).tolist() == [True, True, False]
     # exp of the *mean* token log-prob: tokens at 0.9 and 0.8 -> sqrt(0.72) = 0.849 (in); the product
     # 0.72 would also be in, tokens 0.99 and 0.92 -> sqrt(0.9108) = 0.954 (out) though 0.9108 is in
     means = [(math.log(0.9) + math.log(0.8)) / 2, (math.log(0.99) + math.log(0.92)) / 2]
