@@ -96,6 +96,12 @@ def format_steps(acc: dict) -> str:
     return "\n".join(lines + [f"| {k} | {r['n']} | {100 * r['kind']:.1f} | {100 * r['exact']:.1f} |" for k, r in acc.items()])
 
 
+def load_policy(a: EvalArgs):
+    """The actor and its tokenizer: bf16 on a GPU when there is one, else fp32 on the CPU."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return policy.load_actor(a.policy, dtype=torch.bfloat16 if device == "cuda" else torch.float32, device=device)
+
+
 def demonstration_steps(a: EvalArgs) -> dict:
     """Step accuracy of the policy on the oracle's demonstrations of miniarena's test split (EvalArgs.steps)."""
     from miniarena import MiniArena, oracle
@@ -110,13 +116,11 @@ def demonstration_steps(a: EvalArgs) -> dict:
     finally:
         arena.stop()
     steps = [s for r in results if r["score"] == 1.0 for s in r["steps"]]
-    model, tok = policy.load_actor(a.policy)
-    t0, responses = time.time(), []
-    for i in range(0, len(steps), a.slots):
-        responses += [g.text for g in policy.generate(model, tok, [s["prompt"] for s in steps[i:i + a.slots]],
-                                                      max_new_tokens=a.max_new_tokens, temperature=0.0,
-                                                      max_prompt_tokens=a.max_prompt_tokens)]
-    acc = step_accuracy([s["response"] for s in steps], responses)
+    model, tok = load_policy(a)
+    t0 = time.time()
+    gens = policy.generate(model, tok, [s["prompt"] for s in steps], max_new_tokens=a.max_new_tokens, temperature=0.0,
+                           max_prompt_tokens=a.max_prompt_tokens, batch_size=a.slots)
+    acc = step_accuracy([s["response"] for s in steps], [g.text for g in gens])
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     table = format_steps(acc)
@@ -131,8 +135,7 @@ def main(a: EvalArgs) -> dict:
         return demonstration_steps(a)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, tok = policy.load_actor(a.policy, dtype=torch.bfloat16 if device == "cuda" else torch.float32, device=device)
+    model, tok = load_policy(a)
     judge = env.Judge(a.judge_url, a.judge_model, a.judge_key or os.environ.get("WEBRL_JUDGE_KEY", "")) if a.judge_url else None
     arena = None
     if a.tasks:

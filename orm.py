@@ -123,6 +123,12 @@ def claimed_answer(responses: list) -> str:
     return (action.argument or "").strip() if action is not None and action.kind == "exit" else ""
 
 
+def find_answer(responses: list, html: str) -> tuple[str, int]:
+    """(the claimed final answer, where it first occurs in html, case-insensitive; -1: no answer or not there)."""
+    answer = claimed_answer(responses)
+    return answer, (html.lower().find(answer.lower()) if answer else -1)
+
+
 def encode(tok, traj: dict, max_tokens: int = 4096) -> tuple[list, bool]:
     """Token ids of a trajectory's ORM prompt, and whether it was cut to fit `max_tokens`. A page too long to fit
     is cut to the widest piece that fits (by bisection): around the first occurrence of the claimed final answer
@@ -138,8 +144,7 @@ def encode(tok, traj: dict, max_tokens: int = 4096) -> tuple[list, bool]:
     if len(ids) <= max_tokens:
         return ids, False
     responses, html = list(responses), html.strip()
-    answer = claimed_answer(responses)
-    at = html.lower().find(answer.lower()) if answer else -1      # (answer_on_page: at >= 0)
+    answer, at = find_answer(responses, html)
     # piece(w): the page's first w characters, or w characters either side of the answer
     piece = (lambda w: html[:w]) if at < 0 else (lambda w: html[max(0, at - w):at + len(answer) + w])
     lo, hi = 0, len(html)
@@ -445,8 +450,7 @@ def metrics(probs: list, labels: list, exited: list | None = None, bins: int = 1
 
 def answer_on_page(traj: dict) -> bool:
     """Whether the episode ended with exit(message=A), A non-empty and found (case-insensitive) on the last page."""
-    answer = claimed_answer(traj["responses"])
-    return bool(answer) and answer.lower() in traj["html"].lower()
+    return find_answer(traj["responses"], traj["html"])[1] >= 0
 
 
 def evaluate(orm: ORM, examples: list) -> dict:
