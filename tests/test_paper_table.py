@@ -36,10 +36,10 @@ def test_report_means_stds_and_shape(tmp_path, monkeypatch):
     assert "| SFT | 2 | 11.0 +- 1.4 | 11.0 +- 1.4 | 11.0 +- 1.4 | 11.0 +- 1.4 | - | 11.0 +- 1.4 |" in text
     assert "| WebRL | 2 | 31.0 +- 1.4 |" in text
     assert "| webrl_no_replay | 11.0 | 21.0 |" in text
-    assert "- WebRL > DigiRL: yes" in text and "- WebRL >= SFT + 15 points: yes" in text
-    assert "- Filtered BC > SFT: yes" in text and "- no KL: below WebRL at the last phase: yes" in text
+    assert "- WebRL > DigiRL: yes (31.0 vs 16.0)" in text and "- WebRL >= SFT + 15 points: yes (31.0 vs 26.0)" in text
+    assert "- Filtered BC > SFT: yes (13.0 vs 11.0)" in text and "- no KL: below WebRL at the last phase: yes (26.0 vs 31.0)" in text
     assert "| (0, 0.5] | 0 | - |" in text                     # a band never run is reported as missing
-    assert "- (0.5, 0.95] band >= every other band: yes" in text          # webrl 31.0 vs (0, 1] 30.0
+    assert "- (0.5, 0.95] band >= every other band: yes (31.0 vs 30.0)" in text          # webrl 31.0 vs (0, 1] 30.0
     assert "- webrl_no_curriculum" not in text
 
 
@@ -67,5 +67,5 @@ def test_unfinished_run_is_resumed_from_the_shared_sft(tmp_path, monkeypatch):
     assert not (runs / "seed0" / "awr" / "FROM.txt").exists()
     text = (tmp_path / "out" / "README.md").read_text()
     assert "- seed0/sft: phase 0 of another run" in text and "seed0/awr:" not in text
-    assert "- (0.5, 0.95] band >= every other band: NO" in text            # no band to compare with
+    assert "- (0.5, 0.95] band >= every other band: NO (" in text            # no band to compare with
     assert "--run-dir" in (tmp_path / "out" / "commands.txt").read_text()
