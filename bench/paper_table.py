@@ -116,6 +116,14 @@ def last_row(run: Path, phases: int):
     return rows[-1] if rows and rows[-1]["phase"] == phases else None
 
 
+def paired(*sides: dict) -> tuple:
+    """Each side's mean over the seeds that every side finished ({seed: success}), and their number: a
+    comparison of runs from different seeds would measure the seeds (their test tasks differ), not the runs."""
+    common = set.intersection(*(set(side) for side in sides))
+    means = [sum(side[k] for k in common) / len(common) if common else float("nan") for side in sides]
+    return means, len(common)
+
+
 def report(a) -> str:
     runs, seeds = Path(a.runs), a.seed_list
     out = [f"# WebRL on miniarena: the paper's comparisons\n",
@@ -124,17 +132,18 @@ def report(a) -> str:
            "mean +- std over the seeds that finished (n).\n",
            "## Table 1: algorithms (after the last phase)\n",
            "| model | n | " + " | ".join(COLS) + " |", "|---" * (len(COLS) + 2) + "|"]
-    avg = {}
+    final = {}   # run -> {seed: average success after its last phase}
     for name in TABLE1:
         phases = 0 if name == "sft" else a.phases
-        rows = [r for r in (last_row(runs / f"seed{s}" / name, phases) for s in seeds) if r]
-        avg[name] = [r["Avg"] for r in rows]
+        rows = {s: r for s, r in ((s, last_row(runs / f"seed{s}" / name, phases)) for s in seeds) if r}
+        final[name] = {s: r["Avg"] for s, r in rows.items()}
         label = "SFT" if name == "sft" else ALGO_NAMES[name]
-        out.append(f"| {label} | {len(rows)} | " + " | ".join(mean_std([r[c] for r in rows]) for c in COLS) + " |")
+        out.append(f"| {label} | {len(rows)} | " + " | ".join(mean_std([r[c] for r in rows.values()]) for c in COLS) + " |")
     out += ["", "## Figure 5: average success per phase (phase 0 = the shared SFT checkpoint)\n",
-            "| run | " + " | ".join(f"phase {k}" for k in range(a.phases + 1)) + " |", "|---" * (a.phases + 2) + "|"]
+            "| run | n | " + " | ".join(f"phase {k}" for k in range(a.phases + 1)) + " |", "|---" * (a.phases + 3) + "|"]
     curves = {}
     for name in FIGURE5:
+        final[name] = {s: r["Avg"] for s in seeds if (r := last_row(runs / f"seed{s}" / name, a.phases))}
         per = []
         for k in range(a.phases + 1):
             xs = [r["Avg"] for s in seeds for r in rows_of(runs / f"seed{s}" / (name if k else "sft")) if r["phase"] == k]
@@ -142,33 +151,40 @@ def report(a) -> str:
                 xs = []
             per.append(sum(xs) / len(xs) if xs else float("nan"))
         curves[name] = per
-        out.append(f"| {name} | " + " | ".join("-" if math.isnan(x) else f"{x:.1f}" for x in per) + " |")
+        out.append(f"| {name} | {len(final[name])} | " + " | ".join("-" if math.isnan(x) else f"{x:.1f}" for x in per) + " |")
     out += ["", "## Table 2: replay confidence band, phase-1 success\n", "| band exp(mean log pi) | n | Avg |", "|---|---|---|"]
-    band = {}
+    band = {}    # band -> {seed: phase-1 success}
     for label, name in BANDS:
-        rows = [r for s in seeds for r in rows_of(runs / f"seed{s}" / name) if r["phase"] == 1]
-        band[label] = [r["Avg"] for r in rows]
-        out.append(f"| {label} | {len(rows)} | {mean_std(band[label])} |")
-    mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
-    others = [v for k, v in band.items() if k != BANDS[2][0] and v]   # the bands that were run
-    webrl, sft, fbc, no_replay, no_kl, paper_band = (mean(avg["webrl"]), mean(avg["sft"]), mean(avg["filtered_bc"]),
-                                                     curves["webrl_no_replay"][-1], curves["webrl_no_kl"][-1],
-                                                     mean(band[BANDS[2][0]]))
-    worst_rl, webrl_last = min(mean(avg["digirl"]), mean(avg["awr"])), curves["webrl"][-1]
-    best_other = max((mean(v) for v in others), default=float("nan"))
-    # (claim, left side, right side, holds): the sides are printed so a tie (e.g. 0.0 vs 0.0) reads as one
-    checks = [("WebRL > DigiRL", webrl, mean(avg["digirl"]), webrl > mean(avg["digirl"])),
-              ("WebRL > AWR", webrl, mean(avg["awr"]), webrl > mean(avg["awr"])),
-              ("DigiRL and AWR > Filtered BC", worst_rl, fbc, worst_rl > fbc),
-              ("Filtered BC > SFT", fbc, sft, fbc > sft),
-              ("WebRL >= SFT + 15 points", webrl, sft + 15, webrl >= sft + 15),
-              ("no replay: below WebRL at the last phase", no_replay, webrl_last, no_replay < webrl_last),
-              ("no KL: below WebRL at the last phase", no_kl, webrl_last, no_kl < webrl_last),
-              ("(0.5, 0.95] band >= every other band", paper_band, best_other,
-               bool(others) and all(paper_band >= mean(v) for v in others))]
+        band[label] = {s: r["Avg"] for s in seeds for r in rows_of(runs / f"seed{s}" / name) if r["phase"] == 1}
+        out.append(f"| {label} | {len(band[label])} | {mean_std(list(band[label].values()))} |")
+
+    # (claim, left side, right side, holds, n): the sides over the n seeds both finished, printed so that a tie
+    # (0.0 vs 0.0) reads as one
+    def check(claim, sides, left, right, holds):
+        (means, n) = paired(*sides)
+        l, r = left(means), right(means)
+        return claim, l, r, holds(l, r), n
+    gt, ge = (lambda l, r: l > r), (lambda l, r: l >= r)
+    first, second = (lambda m: m[0]), (lambda m: m[1])
+    checks = [check("WebRL > DigiRL", (final["webrl"], final["digirl"]), first, second, gt),
+              check("WebRL > AWR", (final["webrl"], final["awr"]), first, second, gt),
+              check("DigiRL and AWR > Filtered BC", (final["digirl"], final["awr"], final["filtered_bc"]),
+                    lambda m: min(m[:2]), lambda m: m[2], gt),
+              check("Filtered BC > SFT", (final["filtered_bc"], final["sft"]), first, second, gt),
+              check("WebRL >= SFT + 15 points", (final["webrl"], final["sft"]), first, lambda m: m[1] + 15, ge),
+              check("no replay: below WebRL at the last phase", (final["webrl_no_replay"], final["webrl"]),
+                    first, second, lambda l, r: l < r),
+              check("no KL: below WebRL at the last phase", (final["webrl_no_kl"], final["webrl"]),
+                    first, second, lambda l, r: l < r)]
+    paper = BANDS[2][0]
+    vs = [check("", (band[paper], band[label]), first, second, ge) for label, _ in BANDS if label != paper and band[label]]
+    # the band holds if it is >= every other band (each over its shared seeds); print the closest pair
+    closest = min(vs, key=lambda c: c[1] - c[2] if c[4] else math.inf) if vs else ("", math.nan, math.nan, False, 0)
+    checks.append(("(0.5, 0.95] band >= every other band", closest[1], closest[2],
+                   bool(vs) and all(c[3] for c in vs), closest[4]))
     out += ["", "## The paper's shape, as measured\n"]
-    out += [f"- {claim}: {'yes' if ok else 'NO'} ({left:.1f} vs {right:.1f})" for claim, left, right, ok in checks]
-    out.append("\n(a comparison with a missing side, nan, reads NO)")
+    out += [f"- {claim}: {'yes' if ok else 'NO'} ({left:.1f} vs {right:.1f}, n={n})" for claim, left, right, ok, n in checks]
+    out.append("\n(each comparison is over the n seeds that both sides finished; with n=0, nan, it reads NO)")
     notes = [f"- seed{s}/{r.parent.name}: {r.read_text().strip()}" for s in seeds
              for r in sorted((runs / f"seed{s}").glob("*/FROM.txt"))]
     if notes:   # runs not made by this script (e.g. the default run reused as seed 0's webrl)

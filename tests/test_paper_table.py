@@ -1,5 +1,6 @@
 """bench/paper_table.py's bookkeeping: cached runs are not re-run, the report's means, stds and shape checks."""
 import json
+import math
 import sys
 
 from conftest import ROOT
@@ -35,11 +36,11 @@ def test_report_means_stds_and_shape(tmp_path, monkeypatch):
     text = (tmp_path / "out" / "README.md").read_text()
     assert "| SFT | 2 | 11.0 +- 1.4 | 11.0 +- 1.4 | 11.0 +- 1.4 | 11.0 +- 1.4 | - | 11.0 +- 1.4 |" in text
     assert "| WebRL | 2 | 31.0 +- 1.4 |" in text
-    assert "| webrl_no_replay | 11.0 | 21.0 |" in text
-    assert "- WebRL > DigiRL: yes (31.0 vs 16.0)" in text and "- WebRL >= SFT + 15 points: yes (31.0 vs 26.0)" in text
-    assert "- Filtered BC > SFT: yes (13.0 vs 11.0)" in text and "- no KL: below WebRL at the last phase: yes (26.0 vs 31.0)" in text
+    assert "| webrl_no_replay | 2 | 11.0 | 21.0 |" in text
+    assert "- WebRL > DigiRL: yes (31.0 vs 16.0, n=2)" in text and "- WebRL >= SFT + 15 points: yes (31.0 vs 26.0, n=2)" in text
+    assert "- Filtered BC > SFT: yes (13.0 vs 11.0, n=2)" in text and "- no KL: below WebRL at the last phase: yes (26.0 vs 31.0, n=2)" in text
     assert "| (0, 0.5] | 0 | - |" in text                     # a band never run is reported as missing
-    assert "- (0.5, 0.95] band >= every other band: yes (31.0 vs 30.0)" in text          # webrl 31.0 vs (0, 1] 30.0
+    assert "- (0.5, 0.95] band >= every other band: yes (31.0 vs 30.0, n=2)" in text          # webrl 31.0 vs (0, 1] 30.0
     assert "- webrl_no_curriculum" not in text
 
 
@@ -67,5 +68,12 @@ def test_unfinished_run_is_resumed_from_the_shared_sft(tmp_path, monkeypatch):
     assert not (runs / "seed0" / "awr" / "FROM.txt").exists()
     text = (tmp_path / "out" / "README.md").read_text()
     assert "- seed0/sft: phase 0 of another run" in text and "seed0/awr:" not in text
-    assert "- (0.5, 0.95] band >= every other band: NO (" in text            # no band to compare with
+    assert "- (0.5, 0.95] band >= every other band: NO (nan vs nan, n=0)" in text   # no band to compare with
     assert "--run-dir" in (tmp_path / "out" / "commands.txt").read_text()
+
+
+def test_comparisons_pair_the_seeds():
+    # a run finished on seed 0 only is compared with seed 0 of the other, not with the mean of all its seeds
+    assert paper_table.paired({0: 1.0, 1: 5.0}, {0: 3.0}) == ([1.0, 3.0], 1)
+    means, n = paper_table.paired({0: 1.0}, {1: 3.0})
+    assert n == 0 and all(math.isnan(m) for m in means)
