@@ -189,11 +189,11 @@ def report(a) -> str:
              for r in sorted((runs / f"seed{s}").glob("*/FROM.txt"))]
     if notes:   # runs not made by this script (e.g. the default run reused as seed 0's webrl)
         out += ["", "Runs made elsewhere:"] + notes
-    plot(curves, a, Path(a.out) / "figure5.png")
+    plot(curves, {k: len(final[k]) for k in curves}, a, Path(a.out) / "figure5.png")
     return "\n".join(out) + "\n"
 
 
-def plot(curves: dict, a, path: Path) -> None:
+def plot(curves: dict, n: dict, a, path: Path) -> None:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -202,11 +202,11 @@ def plot(curves: dict, a, path: Path) -> None:
         return
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     for name, ys in curves.items():
-        ax.plot(range(len(ys)), ys, marker="o" if name == "webrl" else ".", label=name,
+        ax.plot(range(len(ys)), ys, marker="o" if name == "webrl" else ".", label=f"{name} (n={n[name]})",
                 color="black" if name == "webrl" else None)
     ax.set_xlabel("phase (0 = SFT)")
     ax.set_ylabel("test success (%)")
-    ax.set_title(f"miniarena, mean over seeds {a.seed_list}", fontsize=9)
+    ax.set_title(f"miniarena, mean over the n of seeds {a.seed_list} that finished", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
