@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import operator
 import shlex
 import shutil
 import subprocess
@@ -143,7 +144,8 @@ def report(a) -> str:
             "| run | n | " + " | ".join(f"phase {k}" for k in range(a.phases + 1)) + " |", "|---" * (a.phases + 3) + "|"]
     curves = {}
     for name in FIGURE5:
-        final[name] = {s: r["Avg"] for s in seeds if (r := last_row(runs / f"seed{s}" / name, a.phases))}
+        if name not in final:   # webrl is in Table 1 already
+            final[name] = {s: r["Avg"] for s in seeds if (r := last_row(runs / f"seed{s}" / name, a.phases))}
         per = []
         for k in range(a.phases + 1):
             xs = [r["Avg"] for s in seeds for r in rows_of(runs / f"seed{s}" / (name if k else "sft")) if r["phase"] == k]
@@ -158,30 +160,26 @@ def report(a) -> str:
         band[label] = {s: r["Avg"] for s in seeds for r in rows_of(runs / f"seed{s}" / name) if r["phase"] == 1}
         out.append(f"| {label} | {len(band[label])} | {mean_std(list(band[label].values()))} |")
 
-    # (claim, left side, right side, holds, n): the sides over the n seeds both finished, printed so that a tie
-    # (0.0 vs 0.0) reads as one
-    def check(claim, sides, left, right, holds):
-        (means, n) = paired(*sides)
-        l, r = left(means), right(means)
-        return claim, l, r, holds(l, r), n
-    gt, ge = (lambda l, r: l > r), (lambda l, r: l >= r)
-    first, second = (lambda m: m[0]), (lambda m: m[1])
-    checks = [check("WebRL > DigiRL", (final["webrl"], final["digirl"]), first, second, gt),
-              check("WebRL > AWR", (final["webrl"], final["awr"]), first, second, gt),
-              check("DigiRL and AWR > Filtered BC", (final["digirl"], final["awr"], final["filtered_bc"]),
-                    lambda m: min(m[:2]), lambda m: m[2], gt),
-              check("Filtered BC > SFT", (final["filtered_bc"], final["sft"]), first, second, gt),
-              check("WebRL >= SFT + 15 points", (final["webrl"], final["sft"]), first, lambda m: m[1] + 15, ge),
-              check("no replay: below WebRL at the last phase", (final["webrl_no_replay"], final["webrl"]),
-                    first, second, lambda l, r: l < r),
-              check("no KL: below WebRL at the last phase", (final["webrl_no_kl"], final["webrl"]),
-                    first, second, lambda l, r: l < r)]
+    def check(claim, sides, holds, sides_to_compare=lambda m: (m[0], m[1])):
+        """(claim, left, right, holds, n): the sides' means over the n seeds all of them finished; both sides
+        are printed so that a tie (0.0 vs 0.0) reads as one."""
+        means, n = paired(*sides)
+        left, right = sides_to_compare(means)
+        return claim, left, right, holds(left, right), n
+    checks = [check("WebRL > DigiRL", (final["webrl"], final["digirl"]), operator.gt),
+              check("WebRL > AWR", (final["webrl"], final["awr"]), operator.gt),
+              check("DigiRL and AWR > Filtered BC", (final["digirl"], final["awr"], final["filtered_bc"]), operator.gt,
+                    lambda m: (min(m[0], m[1]), m[2])),
+              check("Filtered BC > SFT", (final["filtered_bc"], final["sft"]), operator.gt),
+              check("WebRL >= SFT + 15 points", (final["webrl"], final["sft"]), operator.ge, lambda m: (m[0], m[1] + 15)),
+              check("no replay: below WebRL at the last phase", (final["webrl_no_replay"], final["webrl"]), operator.lt),
+              check("no KL: below WebRL at the last phase", (final["webrl_no_kl"], final["webrl"]), operator.lt)]
+    # the paper's band holds if it is >= every other band that was run (each pair over its shared seeds);
+    # the line shows the closest pair
     paper = BANDS[2][0]
-    vs = [check("", (band[paper], band[label]), first, second, ge) for label, _ in BANDS if label != paper and band[label]]
-    # the band holds if it is >= every other band (each over its shared seeds); print the closest pair
-    closest = min(vs, key=lambda c: c[1] - c[2] if c[4] else math.inf) if vs else ("", math.nan, math.nan, False, 0)
-    checks.append(("(0.5, 0.95] band >= every other band", closest[1], closest[2],
-                   bool(vs) and all(c[3] for c in vs), closest[4]))
+    vs = [check("", (band[paper], band[label]), operator.ge) for label, _ in BANDS if label != paper and band[label]]
+    _, left, right, _, n = min(vs, key=lambda c: c[1] - c[2] if c[4] else math.inf, default=("", math.nan, math.nan, False, 0))
+    checks.append(("(0.5, 0.95] band >= every other band", left, right, bool(vs) and all(c[3] for c in vs), n))
     out += ["", "## The paper's shape, as measured\n"]
     out += [f"- {claim}: {'yes' if ok else 'NO'} ({left:.1f} vs {right:.1f}, n={n})" for claim, left, right, ok, n in checks]
     out.append("\n(each comparison is over the n seeds that both sides finished; with n=0, nan, it reads NO)")
