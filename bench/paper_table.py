@@ -19,6 +19,10 @@ A run is cached when its state.json says its last phase finished; an interrupted
 --resume loses at most the phase in progress). Checkpoints go to --runs (ignored by git); the tables, the
 plot and the exact commands to --out (results/paper_table/). Table 1 reports, per site and on average, the
 mean +- std over the seeds of each algorithm's success after its last phase.
+
+The report is built from --out/rows/seed<S>/<run>.json, one small record per run (its state.json's
+per-phase success rows), refreshed from --runs before every report and committed with the results: the
+tables can be re-made, and seeds added to them, on a checkout that has none of the checkpoints.
 """
 from __future__ import annotations
 
@@ -95,11 +99,25 @@ def run_one(name: str, seed: int, a, log) -> bool:
     return rc == 0 and finished(run) >= phases
 
 
-def rows_of(run: Path) -> list:
+def record(runs: Path, out: Path, seed: int, name: str) -> None:
+    """Copy a run's success rows (and its FROM.txt, when it was made elsewhere) from its checkpoint directory
+    to its record under out/rows/, which the report reads; a run that has no state.json keeps its record."""
+    run = runs / f"seed{seed}" / name
     try:
-        return json.loads((run / "state.json").read_text())["rows"]
+        state = json.loads((run / "state.json").read_text())
+        rec = {"finished": state["finished"], "rows": state["rows"]}
     except (OSError, ValueError, KeyError):
-        return []
+        return
+    if (run / "FROM.txt").exists():
+        rec["note"] = (run / "FROM.txt").read_text().strip()
+    path = out / "rows" / f"seed{seed}" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec, indent=1) + "\n")
+
+
+def records(out: Path, seed: int) -> dict:
+    """{run name: record} of one seed's records."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted((out / "rows" / f"seed{seed}").glob("*.json"))}
 
 
 def mean_std(xs: list) -> str:
@@ -111,9 +129,9 @@ def mean_std(xs: list) -> str:
     return f"{m:.1f} +- {s:.1f}"
 
 
-def last_row(run: Path, phases: int):
+def last_row(rec: dict, phases: int):
     """The row after the run's last phase (phase 0 for sft), or None while it has not finished."""
-    rows = rows_of(run)
+    rows = rec.get("rows", [])
     return rows[-1] if rows and rows[-1]["phase"] == phases else None
 
 
@@ -126,7 +144,9 @@ def paired(*sides: dict) -> tuple:
 
 
 def report(a) -> str:
-    runs, seeds = Path(a.runs), a.seed_list
+    seeds = a.seed_list
+    recs = {s: records(Path(a.out), s) for s in seeds}
+    rows_of = lambda s, name: recs[s].get(name, {}).get("rows", [])  # noqa: E731
     out = [f"# WebRL on miniarena: the paper's comparisons\n",
            f"Seeds {seeds}; {a.phases} phases; train.py defaults{' + ' + a.extra if a.extra else ''}. "
            "Success rate (%) on miniarena's test split (train.py --eval-tasks of it, spread over sites), "
@@ -136,20 +156,20 @@ def report(a) -> str:
     final = {}   # run -> {seed: average success after its last phase}
     for name in TABLE1:
         phases = 0 if name == "sft" else a.phases
-        rows = {s: r for s, r in ((s, last_row(runs / f"seed{s}" / name, phases)) for s in seeds) if r}
+        rows = {s: r for s, r in ((s, last_row(recs[s].get(name, {}), phases)) for s in seeds) if r}
         final[name] = {s: r["Avg"] for s, r in rows.items()}
         label = "SFT" if name == "sft" else ALGO_NAMES[name]
-        out.append(f"| {label} | {len(rows)} | " + " | ".join(mean_std([r[c] for r in rows.values()]) for c in COLS) + " |")
+        out.append(f"| {label} | {len(rows)} | " + " | ".join(mean_std([r.get(c, math.nan) for r in rows.values()]) for c in COLS) + " |")
     out += ["", "## Figure 5: average success per phase (phase 0 = the shared SFT checkpoint)\n",
             "| run | n | " + " | ".join(f"phase {k}" for k in range(a.phases + 1)) + " |", "|---" * (a.phases + 3) + "|"]
     curves = {}
     for name in FIGURE5:
         if name not in final:   # webrl is in Table 1 already
-            final[name] = {s: r["Avg"] for s in seeds if (r := last_row(runs / f"seed{s}" / name, a.phases))}
+            final[name] = {s: r["Avg"] for s in seeds if (r := last_row(recs[s].get(name, {}), a.phases))}
         per = []
         for k in range(a.phases + 1):
-            xs = [r["Avg"] for s in seeds for r in rows_of(runs / f"seed{s}" / (name if k else "sft")) if r["phase"] == k]
-            if k and not any(r["phase"] == k for s in seeds for r in rows_of(runs / f"seed{s}" / name)):
+            xs = [r["Avg"] for s in seeds for r in rows_of(s, name if k else "sft") if r["phase"] == k]
+            if k and not any(r["phase"] == k for s in seeds for r in rows_of(s, name)):
                 xs = []
             per.append(sum(xs) / len(xs) if xs else float("nan"))
         curves[name] = per
@@ -157,7 +177,7 @@ def report(a) -> str:
     out += ["", "## Table 2: replay confidence band, phase-1 success\n", "| band exp(mean log pi) | n | Avg |", "|---|---|---|"]
     band = {}    # band -> {seed: phase-1 success}
     for label, name in BANDS:
-        band[label] = {s: r["Avg"] for s in seeds for r in rows_of(runs / f"seed{s}" / name) if r["phase"] == 1}
+        band[label] = {s: r["Avg"] for s in seeds for r in rows_of(s, name) if r["phase"] == 1}
         out.append(f"| {label} | {len(band[label])} | {mean_std(list(band[label].values()))} |")
 
     def check(claim, sides, holds, sides_to_compare=lambda m: (m[0], m[1])):
@@ -183,10 +203,15 @@ def report(a) -> str:
     out += ["", "## The paper's shape, as measured\n"]
     out += [f"- {claim}: {'yes' if ok else 'NO'} ({left:.1f} vs {right:.1f}, n={n})" for claim, left, right, ok, n in checks]
     out.append("\n(each comparison is over the n seeds that both sides finished; with n=0, nan, it reads NO)")
-    notes = [f"- seed{s}/{r.parent.name}: {r.read_text().strip()}" for s in seeds
-             for r in sorted((runs / f"seed{s}").glob("*/FROM.txt"))]
-    if notes:   # runs not made by this script (e.g. the default run reused as seed 0's webrl)
-        out += ["", "Runs made elsewhere:"] + notes
+    notes = {}   # runs not made by this script (e.g. the default run reused as seed 0's webrl), records not from a run
+    for s in seeds:
+        for name, rec in recs[s].items():
+            if "note" in rec:
+                notes.setdefault(rec["note"], {}).setdefault(s, []).append(name)
+    if notes:
+        out += ["", "Runs made elsewhere:"]
+        for note, where in notes.items():
+            out.append("- " + "; ".join(f"seed{s} ({', '.join(names)})" for s, names in where.items()) + f": {note}")
     plot(curves, {k: len(final[k]) for k in curves}, a, Path(a.out) / "figure5.png")
     return "\n".join(out) + "\n"
 
@@ -236,6 +261,9 @@ def main(argv=None):
             for name in names:
                 if not run_one(name, seed, a, log):
                     failed.append(f"{name} seed {seed}")
+    for seed in a.seed_list:
+        for name in ["sft", *RUNS]:
+            record(Path(a.runs), Path(a.out), seed, name)
     text = report(a)
     if failed:
         text += "\nRuns that failed (see their .log under " + a.runs + "): " + ", ".join(failed) + "\n"

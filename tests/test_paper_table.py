@@ -1,7 +1,10 @@
 """bench/paper_table.py's bookkeeping: cached runs are not re-run, the report's means, stds and shape checks."""
 import json
 import math
+import shutil
+import subprocess
 import sys
+from types import SimpleNamespace
 
 from conftest import ROOT
 
@@ -14,6 +17,12 @@ def state(run, avgs):
     rows = [{"model": "x", "phase": k, "Reddit": a, "Gitlab": a, "CMS": a, "Map": a, "OSS": float("nan"), "Avg": a}
             for k, a in enumerate(avgs)]
     (run / "state.json").write_text(json.dumps({"finished": len(avgs) - 1, "rows": rows}))
+
+
+def fake_subprocess(run):
+    """paper_table's own handle on subprocess, replaced: patching subprocess.run itself would also catch
+    matplotlib's font scan (fc-list) on its first import, on a machine without its font cache."""
+    return SimpleNamespace(run=run, STDOUT=subprocess.STDOUT)
 
 
 def test_report_means_stds_and_shape(tmp_path, monkeypatch):
@@ -29,7 +38,7 @@ def test_report_means_stds_and_shape(tmp_path, monkeypatch):
         state(b / "webrl_no_kl", [10 + shift, 25 + shift])
         state(b / "band_all", [10 + shift, 29 + shift])
     called = []
-    monkeypatch.setattr(paper_table.subprocess, "run", lambda *a, **k: called.append(a))
+    monkeypatch.setattr(paper_table, "subprocess", fake_subprocess(lambda *a, **k: called.append(a)))
     rc = paper_table.main(["--seeds", "0,1", "--phases", "1", "--runs", str(runs), "--out", str(tmp_path / "out"),
                            "--only", "sft,webrl,awr"])
     assert rc == 0 and called == []                          # every run had finished: nothing re-run
@@ -42,6 +51,28 @@ def test_report_means_stds_and_shape(tmp_path, monkeypatch):
     assert "| (0, 0.5] | 0 | - |" in text                     # a band never run is reported as missing
     assert "- (0.5, 0.95] band >= every other band: yes (31.0 vs 30.0, n=2)" in text          # webrl 31.0 vs (0, 1] 30.0
     assert "- webrl_no_curriculum" not in text
+    # the report is made from the records under out/rows/, so it survives the checkpoints
+    assert json.loads((tmp_path / "out" / "rows" / "seed1" / "webrl.json").read_text())["rows"][1]["Avg"] == 32.0
+    shutil.rmtree(runs)
+    assert paper_table.main(["--seeds", "0,1", "--phases", "1", "--runs", str(runs), "--out", str(tmp_path / "out"),
+                             "--report"]) == 0
+    assert (tmp_path / "out" / "README.md").read_text() == text
+
+
+def test_a_record_with_the_average_only(tmp_path):
+    # a record kept without its per-site columns (e.g. recovered from an earlier report) counts in Avg only
+    out = tmp_path / "out"
+    for seed, avg in ((0, 0.0), (1, 6.0)):
+        (out / "rows" / f"seed{seed}").mkdir(parents=True)
+        rows = [{"phase": 0, "Avg": avg}] if seed == 0 else [{"phase": 0, "Reddit": 30.0, "Gitlab": 0.0, "CMS": 0.0,
+                                                             "Map": 0.0, "OSS": 0.0, "Avg": avg}]
+        rec = {"finished": 0, "rows": rows, **({"note": "average only"} if seed == 0 else {})}
+        (out / "rows" / f"seed{seed}" / "sft.json").write_text(json.dumps(rec))
+    assert paper_table.main(["--seeds", "0,1", "--phases", "1", "--runs", str(tmp_path / "none"), "--out", str(out),
+                             "--report"]) == 0
+    text = (out / "README.md").read_text()
+    assert "| SFT | 2 | 30.0 +- 0.0 | 0.0 +- 0.0 | 0.0 +- 0.0 | 0.0 +- 0.0 | 0.0 +- 0.0 | 3.0 +- 4.2 |" in text
+    assert "- seed0 (sft): average only" in text
 
 
 def test_unfinished_run_is_resumed_from_the_shared_sft(tmp_path, monkeypatch):
@@ -57,7 +88,7 @@ def test_unfinished_run_is_resumed_from_the_shared_sft(tmp_path, monkeypatch):
         rows = json.loads(state_path.read_text())["rows"] + [dict(json.loads(state_path.read_text())["rows"][0], phase=1)]
         state_path.write_text(json.dumps({"finished": 1, "rows": rows}))
         return type("R", (), {"returncode": 0})()
-    monkeypatch.setattr(paper_table.subprocess, "run", fake_run)
+    monkeypatch.setattr(paper_table, "subprocess", fake_subprocess(fake_run))
     rc = paper_table.main(["--seeds", "0", "--phases", "1", "--runs", str(runs), "--out", str(tmp_path / "out"),
                            "--only", "awr", "--extra", "--eval-tasks 7"])
     assert rc == 0 and len(seen) == 1
@@ -67,7 +98,7 @@ def test_unfinished_run_is_resumed_from_the_shared_sft(tmp_path, monkeypatch):
     assert not (runs / "seed0" / "awr" / "episodes").exists()   # the copy leaves the SFT episodes behind
     assert not (runs / "seed0" / "awr" / "FROM.txt").exists()
     text = (tmp_path / "out" / "README.md").read_text()
-    assert "- seed0/sft: phase 0 of another run" in text and "seed0/awr:" not in text
+    assert "- seed0 (sft): phase 0 of another run" in text and "awr" not in text.split("Runs made elsewhere:")[1]
     assert "- (0.5, 0.95] band >= every other band: NO (nan vs nan, n=0)" in text   # no band to compare with
     assert "--run-dir" in (tmp_path / "out" / "commands.txt").read_text()
 
