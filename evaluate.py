@@ -3,6 +3,7 @@
     python evaluate.py --policy runs/webrl/phase0/actor                 # miniarena's 165 test tasks
     python evaluate.py --policy runs/webrl/phase3/actor --limit 30      # a spread of 30 of them
     python evaluate.py --policy runs/webrl/phase0/actor --steps --max-prompt-tokens 1024   # step accuracy
+    python evaluate.py --answer 1 --limit 40                            # no model: exit(message="1") at once
     # the real WebArena-Lite (sites running, their variables set: SHOPPING=http://host:7770 ...)
     python evaluate.py --policy THUDM/webrl-llama-3.1-8b --tasks webarena_lite.json --judge-url http://host/v1
 
@@ -13,6 +14,10 @@ task to --out/results.jsonl.
 
 fuzzy_match tasks (WebArena's LLM-judged answers) need a judge: --judge-url/--judge-model/--judge-key,
 or WEBRL_JUDGE_URL/MODEL/KEY; without one, such a task fails with a clear error before it runs.
+
+--answer TEXT (not in the paper) plays no model: every episode ends at its first step with exit(message=TEXT),
+scored by the task's own evaluator. It measures what a constant guess earns on the task set (miniarena's count
+questions, "How many ...", often have a small answer), the floor a learned policy's success is read against.
 
 --steps (miniarena only; not in the paper) measures where whole-task success is lost: miniarena's oracle plays
 each task, and at each of its steps the policy, given the oracle's prompt (teacher-forced), answers greedily;
@@ -63,6 +68,8 @@ class EvalArgs:
     """the judge's API key (else WEBRL_JUDGE_KEY)"""
     steps: bool = False
     """instead of episodes, teacher-forced step accuracy on miniarena's oracle demonstrations (see above)"""
+    answer: str = ""
+    """no policy: answer this at every task's first step, exit(message=ANSWER) (see above); empty: the policy plays"""
 
 
 def step_kind(action: env.Action) -> str:
@@ -135,7 +142,7 @@ def main(a: EvalArgs) -> dict:
         return demonstration_steps(a)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    model, tok = load_policy(a)
+    model, tok = load_policy(a) if not a.answer else (None, None)
     judge = env.Judge(a.judge_url, a.judge_model, a.judge_key or os.environ.get("WEBRL_JUDGE_KEY", "")) if a.judge_url else None
     arena = None
     if a.tasks:
@@ -151,7 +158,11 @@ def main(a: EvalArgs) -> dict:
     pool = env.Pool(a.slots, arena=arena, limits=env.Limits(max_steps=a.max_steps), record_dir=str(out / "episodes"),
                     judge=judge)
     try:
-        results = train.play_policy(pool, model, tok, configs, a, 0.0, a.seed, "evaluate")
+        if a.answer:
+            guess = str(env.Action("exit", argument=a.answer))
+            results = env.play(pool, configs, lambda batch: [guess] * len(batch))
+        else:
+            results = train.play_policy(pool, model, tok, configs, a, 0.0, a.seed, "evaluate")
     finally:
         pool.close()
         if arena is not None:
@@ -161,7 +172,8 @@ def main(a: EvalArgs) -> dict:
             f.write(json.dumps({"task_id": c["task_id"], "site": c["sites"][0], "intent": c["intent"], "score": r["score"],
                                 "end": r["end"], "answer": r["answer"], "eval_error": r["eval_error"],
                                 "steps": len(r["steps"])}) + "\n")
-    row = {"model": Path(a.policy).name if Path(a.policy).exists() else a.policy, **train.success_table(results, configs)}
+    name = f"answer {json.dumps(a.answer)}" if a.answer else Path(a.policy).name if Path(a.policy).exists() else a.policy
+    row = {"model": name, **train.success_table(results, configs)}
     table = train.format_table([row])
     (out / "table.md").write_text(table + "\n")
     print(f"{len(configs)} tasks in {time.time() - t0:.0f} s; episodes in {out / 'episodes'}\n\n{table}")

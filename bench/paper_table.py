@@ -14,6 +14,9 @@ What runs (train.py, one process each, defaults = the default `python train.py` 
   webrl_no_replay, webrl_no_kl, webrl_no_curriculum               the ablations of Figure 5
   band_all, band_high, band_low   phase 1 only, the replay's confidence band (0, 1], (0.95, 1], (0, 0.5];
                  the paper's band (0.5, 0.95] is webrl's phase 1 (Table 2)
+  answer         not in the paper, and no training: `evaluate.py --answer 1` on the same test tasks, every
+                 task answered "1" at once. The floor of Table 1: what a constant guess earns (miniarena's
+                 "How many ..." questions often count one thing), which a policy's success is read against
 
 A run is cached when its state.json says its last phase finished; an interrupted one is resumed (train.py
 --resume loses at most the phase in progress). Checkpoints go to --runs (ignored by git); the tables, the
@@ -39,6 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import evaluate  # noqa: E402
+import train  # noqa: E402
 from train import ALGO_NAMES, SITE_COLUMNS  # noqa: E402
 
 # name -> (train.py flags, phases: None = --phases, else fixed)
@@ -54,7 +59,9 @@ RUNS = {
     "band_high": (["--conf-low", "0.95", "--conf-high", "1"], 1),
     "band_low": (["--conf-low", "0", "--conf-high", "0.5"], 1),
 }
-TABLE1 = ["sft", "filtered_bc", "awr", "digirl", "webrl"]
+ANSWER = "1"   # the answer row's constant guess
+TABLE1 = ["answer", "sft", "filtered_bc", "awr", "digirl", "webrl"]
+LABELS = {"answer": f"Answer {ANSWER!r}, no model (not in the paper)", **ALGO_NAMES}
 FIGURE5 = ["webrl", "webrl_no_replay", "webrl_no_kl", "webrl_no_curriculum", "digirl", "awr", "filtered_bc"]
 BANDS = [("(0, 1] (all)", "band_all"), ("(0.95, 1]", "band_high"), ("(0.5, 0.95] (paper)", "webrl"), ("(0, 0.5]", "band_low")]
 COLS = [name for _, name in SITE_COLUMNS] + ["Avg"]
@@ -97,6 +104,30 @@ def run_one(name: str, seed: int, a, log) -> bool:
         rc = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT).returncode
     log(f"[{name} seed {seed}] exit {rc} after {time.time() - t0:.0f}s")
     return rc == 0 and finished(run) >= phases
+
+
+def run_answer(name: str, seed: int, a, log) -> bool:
+    """The answer row: evaluate.py --answer on the test tasks train.py evaluates on (same seed, --eval-tasks and
+    --test-tasks, --extra included). Nothing is trained, so the record is written here; it is cached like a run."""
+    path = Path(a.out) / "rows" / f"seed{seed}" / "answer.json"
+    if path.exists():
+        return True
+    targs = train.parse_args(["--seed", str(seed), *shlex.split(a.extra)])
+    ea = evaluate.EvalArgs(answer=ANSWER, seed=seed, limit=targs.eval_tasks, tasks=targs.test_tasks,
+                           max_steps=targs.max_steps, out=str(Path(a.runs) / f"seed{seed}" / "answer"))
+    cmd = ["evaluate.py", "--answer", ea.answer, "--seed", str(seed), "--limit", str(ea.limit), "--out", ea.out]
+    cmd += ["--tasks", ea.tasks] if ea.tasks else []
+    log(f"[answer seed {seed}] " + " ".join(shlex.quote(c) for c in cmd))
+    with open(Path(a.out) / "commands.txt", "a") as f:
+        f.write("python " + " ".join(shlex.quote(c) for c in cmd).replace(str(ROOT) + "/", "") + "\n")
+    try:
+        row = evaluate.main(ea)
+    except Exception as e:   # a browser or site failure: reported with the failed runs, the other runs go on
+        log(f"[answer seed {seed}] failed: {type(e).__name__}: {e}")
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"finished": 0, "rows": [dict(row, phase=0)]}, indent=1) + "\n")
+    return True
 
 
 def record(runs: Path, out: Path, seed: int, name: str) -> None:
@@ -155,10 +186,10 @@ def report(a) -> str:
            "| model | n | " + " | ".join(COLS) + " |", "|---" * (len(COLS) + 2) + "|"]
     final = {}   # run -> {seed: average success after its last phase}
     for name in TABLE1:
-        phases = 0 if name == "sft" else a.phases
+        phases = 0 if name in ("sft", "answer") else a.phases
         rows = {s: r for s, r in ((s, last_row(recs[s].get(name, {}), phases)) for s in seeds) if r}
         final[name] = {s: r["Avg"] for s, r in rows.items()}
-        label = "SFT" if name == "sft" else ALGO_NAMES[name]
+        label = LABELS[name]
         out.append(f"| {label} | {len(rows)} | " + " | ".join(mean_std([r.get(c, math.nan) for r in rows.values()]) for c in COLS) + " |")
     out += ["", "## Figure 5: average success per phase (phase 0 = the shared SFT checkpoint)\n",
             "| run | n | " + " | ".join(f"phase {k}" for k in range(a.phases + 1)) + " |", "|---" * (a.phases + 3) + "|"]
@@ -192,6 +223,7 @@ def report(a) -> str:
                     lambda m: (min(m[0], m[1]), m[2])),
               check("Filtered BC > SFT", (final["filtered_bc"], final["sft"]), operator.gt),
               check("WebRL >= SFT + 15 points", (final["webrl"], final["sft"]), operator.ge, lambda m: (m[0], m[1] + 15)),
+              check(f"WebRL > Answer {ANSWER!r} (not in the paper)", (final["webrl"], final["answer"]), operator.gt),
               check("no replay: below WebRL at the last phase", (final["webrl_no_replay"], final["webrl"]), operator.lt),
               check("no KL: below WebRL at the last phase", (final["webrl_no_kl"], final["webrl"]), operator.lt)]
     # the paper's band holds if it is >= every other band that was run (each pair over its shared seeds);
@@ -240,17 +272,17 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     ap.add_argument("--phases", type=int, default=3, help="RL phases of every run but the bands (train.py --phases)")
-    ap.add_argument("--only", default="", help="comma-separated run names (sft, " + ", ".join(RUNS) + "); empty: all")
+    ap.add_argument("--only", default="", help="comma-separated run names (answer, sft, " + ", ".join(RUNS) + "); empty: all")
     ap.add_argument("--extra", default="", help="more train.py flags for every run, e.g. \"--eval-tasks 50\"")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "paper_table"), help="where the runs go")
     ap.add_argument("--out", default=str(ROOT / "results" / "paper_table"), help="where the tables, plot and commands go")
     ap.add_argument("--report", action="store_true", help="only write the report from the finished runs")
     a = ap.parse_args(argv)
     a.seed_list = [int(s) for s in a.seeds.split(",") if s.strip()]
-    names = [n.strip() for n in a.only.split(",") if n.strip()] or ["sft", *RUNS]
-    unknown = [n for n in names if n != "sft" and n not in RUNS]
+    names = [n.strip() for n in a.only.split(",") if n.strip()] or ["answer", "sft", *RUNS]
+    unknown = [n for n in names if n not in ("answer", "sft") and n not in RUNS]
     if unknown:
-        raise SystemExit(f"--only: unknown run names {unknown}; known: sft, {', '.join(RUNS)}")
+        raise SystemExit(f"--only: unknown run names {unknown}; known: answer, sft, {', '.join(RUNS)}")
     Path(a.out).mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     log = lambda s: print(f"[{time.time() - t0:6.0f}s] {s}", flush=True)  # noqa: E731
@@ -259,7 +291,7 @@ def main(argv=None):
         for seed in a.seed_list:           # seed by seed, so a partial run gives whole comparisons
             (Path(a.runs) / f"seed{seed}").mkdir(parents=True, exist_ok=True)
             for name in names:
-                if not run_one(name, seed, a, log):
+                if not (run_answer if name == "answer" else run_one)(name, seed, a, log):
                     failed.append(f"{name} seed {seed}")
     for seed in a.seed_list:
         for name in ["sft", *RUNS]:

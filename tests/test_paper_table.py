@@ -108,3 +108,21 @@ def test_comparisons_pair_the_seeds():
     assert paper_table.paired({0: 1.0, 1: 5.0}, {0: 3.0}) == ([1.0, 3.0], 1)
     means, n = paper_table.paired({0: 1.0}, {1: 3.0})
     assert n == 0 and all(math.isnan(m) for m in means)
+
+
+def test_answer_row_evaluates_the_same_test_tasks_once(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_main(ea):
+        seen.append(ea)
+        return {"model": 'answer "1"', "Reddit": 0.0, "Gitlab": 0.0, "CMS": 0.0, "Map": 25.0, "OSS": 0.0, "Avg": 5.0}
+    monkeypatch.setattr(paper_table.evaluate, "main", fake_main)
+    argv = ["--seeds", "3", "--phases", "1", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+            "--only", "answer", "--extra", "--eval-tasks 7"]
+    assert paper_table.main(argv) == 0 and paper_table.main(argv) == 0
+    assert len(seen) == 1                                       # cached: its record was written the first time
+    assert (seen[0].answer, seen[0].seed, seen[0].limit) == ("1", 3, 7)   # train.py's --eval-tasks of the same seed
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "| Answer '1', no model (not in the paper) | 1 | 0.0 +- 0.0 | 0.0 +- 0.0 | 0.0 +- 0.0 | 25.0 +- 0.0 |" in text
+    assert "- WebRL > Answer '1' (not in the paper): NO (nan vs nan, n=0)" in text   # no WebRL run to compare with
+    assert "--answer 1 --seed 3 --limit 7" in (tmp_path / "out" / "commands.txt").read_text()
