@@ -241,14 +241,17 @@ def report(a) -> str:
             if "note" in rec:
                 notes.setdefault(rec["note"], {}).setdefault(s, []).append(name)
     if notes:
-        out += ["", "Runs made elsewhere:"]
+        out += ["", "Notes on the records:"]
         for note, where in notes.items():
             out.append("- " + "; ".join(f"seed{s} ({', '.join(names)})" for s, names in where.items()) + f": {note}")
-    plot(curves, {k: len(final[k]) for k in curves}, a, Path(a.out) / "figure5.png")
+    floor = list(final["answer"].values())
+    plot(curves, {k: len(final[k]) for k in curves}, a, Path(a.out) / "figure5.png",
+         floor=(sum(floor) / len(floor), len(floor)) if floor else None)
     return "\n".join(out) + "\n"
 
 
-def plot(curves: dict, n: dict, a, path: Path) -> None:
+def plot(curves: dict, n: dict, a, path: Path, floor: tuple | None = None) -> None:
+    """Figure 5: each run's mean success per phase; floor = (mean, n) of the answer row, drawn across."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -259,6 +262,8 @@ def plot(curves: dict, n: dict, a, path: Path) -> None:
     for name, ys in curves.items():
         ax.plot(range(len(ys)), ys, marker="o" if name == "webrl" else ".", label=f"{name} (n={n[name]})",
                 color="black" if name == "webrl" else None)
+    if floor:
+        ax.axhline(floor[0], ls="--", color="gray", label=f"answer {ANSWER!r}, no model (n={floor[1]})")
     ax.set_xlabel("phase (0 = SFT)")
     ax.set_ylabel("test success (%)")
     ax.set_title(f"miniarena, mean over the n of seeds {a.seed_list} that finished", fontsize=9)

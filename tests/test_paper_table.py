@@ -98,7 +98,7 @@ def test_unfinished_run_is_resumed_from_the_shared_sft(tmp_path, monkeypatch):
     assert not (runs / "seed0" / "awr" / "episodes").exists()   # the copy leaves the SFT episodes behind
     assert not (runs / "seed0" / "awr" / "FROM.txt").exists()
     text = (tmp_path / "out" / "README.md").read_text()
-    assert "- seed0 (sft): phase 0 of another run" in text and "awr" not in text.split("Runs made elsewhere:")[1]
+    assert "- seed0 (sft): phase 0 of another run" in text and "awr" not in text.split("Notes on the records:")[1]
     assert "- (0.5, 0.95] band >= every other band: NO (nan vs nan, n=0)" in text   # no band to compare with
     assert "--run-dir" in (tmp_path / "out" / "commands.txt").read_text()
 
