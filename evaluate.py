@@ -167,11 +167,7 @@ def main(a: EvalArgs) -> dict:
         pool.close()
         if arena is not None:
             arena.stop()
-    with open(out / "results.jsonl", "w") as f:
-        for r, c in zip(results, configs):
-            f.write(json.dumps({"task_id": c["task_id"], "site": c["sites"][0], "intent": c["intent"], "score": r["score"],
-                                "end": r["end"], "answer": r["answer"], "eval_error": r["eval_error"],
-                                "steps": len(r["steps"])}) + "\n")
+    train.save_eval(out / "results.jsonl", results, configs)
     name = f"answer {json.dumps(a.answer)}" if a.answer else Path(a.policy).name if Path(a.policy).exists() else a.policy
     row = {"model": name, **train.success_table(results, configs)}
     table = train.format_table([row])

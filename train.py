@@ -572,6 +572,18 @@ def save_checkpoint(run: Path, phase: int, model, tok, critic=None) -> Path:
     return final
 
 
+def save_eval(path: Path, results: list, tasks: list) -> None:
+    """One line per evaluated task: its intent, what the policy answered, how the episode ended, the score
+    (the steps themselves are in the pool's episode records); rank 0 writes."""
+    if not dist.info().is_main:
+        return
+    with open(path, "w") as f:
+        for r, t in zip(results, tasks):
+            f.write(json.dumps({"task_id": t["task_id"], "site": t["sites"][0], "intent": t["intent"], "score": r["score"],
+                                "end": r["end"], "answer": r["answer"], "eval_error": r["eval_error"],
+                                "steps": len(r["steps"])}) + "\n")
+
+
 def demonstrations(arena, tasks: list, args: Args, path: Path) -> list[dict]:
     """The oracle's trajectories of the SFT tasks, as steps (prompt, response); cached in the run dir."""
     if path.exists():
@@ -763,6 +775,7 @@ def main(args: Args) -> list[dict]:
                 orm_tasks = random.Random(f"orm{args.seed}").sample(train_tasks, min(args.orm_tasks, len(train_tasks)))
                 m.update(train_judge(pool, model, tok, orm_tasks, args, judge_path))
             save_checkpoint(run, 0, model, tok)
+            save_eval(run / "phase0" / "eval.jsonl", results, test_tasks)
             m.update(phase=0, demos=len(demos), sft_tasks=len(sft_tasks), success=row["Avg"],
                      names_copied=names_copied(results, test_tasks), seconds=time.time() - t0)
             finish_phase(run, state, rows, row, m, metrics_path)
@@ -836,6 +849,7 @@ def main(args: Args) -> list[dict]:
             eval_results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, f"eval phase {phase}")
             row = {"model": f"{ALGO_NAMES[args.algo]} phase {phase}", "phase": phase, **success_table(eval_results, test_tasks)}
             save_checkpoint(run, phase, model, tok, critic)
+            save_eval(run / f"phase{phase}" / "eval.jsonl", eval_results, test_tasks)
             m.update(success=row["Avg"], names_copied=names_copied(eval_results, test_tasks), seconds=time.time() - t0)
             finish_phase(run, state, rows, row, m, metrics_path)
     finally:

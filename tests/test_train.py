@@ -88,6 +88,12 @@ def test_smoke_runs_the_whole_loop(tmp_path):
     critic = policy.Critic.load(run / "phase2" / "critic")
     assert model.config.model_type == "llama" and critic is not None
     assert len((run / "replay.jsonl").read_text().splitlines()) >= 1
+    # each phase's test evaluation, one line per task, adds up to the phase's row
+    state = json.loads((run / "state.json").read_text())
+    for row in state["rows"]:
+        evals = [json.loads(l) for l in (run / f"phase{row['phase']}" / "eval.jsonl").read_text().splitlines()]
+        assert len(evals) == 5 and {"intent", "answer", "end", "score"} <= set(evals[0])
+        assert row["Avg"] == 100.0 * sum(e["score"] == 1.0 for e in evals) / len(evals)
     # evaluate.py runs a checkpoint on (a spread of) miniarena's test split and prints the same table
     out = tmp_path / "eval"
     r = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "--policy", str(run / "phase0" / "actor"), "--limit", "5",
