@@ -61,6 +61,7 @@ RUNS = {
 }
 ANSWER = "1"   # the answer row's constant guess
 TABLE1 = ["answer", "sft", "filtered_bc", "awr", "digirl", "webrl"]
+NAMES = ["answer", "sft", *RUNS]   # every name --only takes
 LABELS = {"answer": f"Answer {ANSWER!r}, no model (not in the paper)", **ALGO_NAMES}
 FIGURE5 = ["webrl", "webrl_no_replay", "webrl_no_kl", "webrl_no_curriculum", "digirl", "awr", "filtered_bc"]
 BANDS = [("(0, 1] (all)", "band_all"), ("(0.95, 1]", "band_high"), ("(0.5, 0.95] (paper)", "webrl"), ("(0, 0.5]", "band_low")]
@@ -96,9 +97,7 @@ def run_one(name: str, seed: int, a, log) -> bool:
         if not run.exists():   # every algorithm starts from this seed's SFT checkpoint, ORM and replay buffer
             shutil.copytree(base / "sft", run, ignore=shutil.ignore_patterns("episodes", "FROM.txt"))
     cmd = train_cmd(run, seed, flags, phases, shlex.split(a.extra), resume=run.exists() and any(run.iterdir()))
-    log(f"[{name} seed {seed}] " + " ".join(shlex.quote(c) for c in cmd))
-    with open(Path(a.out) / "commands.txt", "a") as f:
-        f.write("python " + " ".join(shlex.quote(str(c)) for c in cmd[1:]).replace(str(ROOT) + "/", "") + "\n")
+    announce(cmd[1:], name, seed, a, log)
     t0 = time.time()
     with open(base / f"{name}.log", "a") as out:
         rc = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT).returncode
@@ -106,27 +105,40 @@ def run_one(name: str, seed: int, a, log) -> bool:
     return rc == 0 and finished(run) >= phases
 
 
+def announce(script_args: list, name: str, seed: int, a, log) -> None:
+    """Log a run's command and append it to --out/commands.txt, paths relative to the repository."""
+    line = "python " + " ".join(shlex.quote(str(c)) for c in script_args).replace(str(ROOT) + "/", "")
+    log(f"[{name} seed {seed}] {line}")
+    with open(Path(a.out) / "commands.txt", "a") as f:
+        f.write(line + "\n")
+
+
+def record_path(out: Path, seed: int, name: str) -> Path:
+    return out / "rows" / f"seed{seed}" / f"{name}.json"
+
+
+def write_record(out: Path, seed: int, name: str, rec: dict) -> None:
+    path = record_path(out, seed, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec, indent=1) + "\n")
+
+
 def run_answer(name: str, seed: int, a, log) -> bool:
     """The answer row: evaluate.py --answer on the test tasks train.py evaluates on (same seed, --eval-tasks and
     --test-tasks, --extra included). Nothing is trained, so the record is written here; it is cached like a run."""
-    path = Path(a.out) / "rows" / f"seed{seed}" / "answer.json"
-    if path.exists():
+    if record_path(Path(a.out), seed, name).exists():
         return True
     targs = train.parse_args(["--seed", str(seed), *shlex.split(a.extra)])
     ea = evaluate.EvalArgs(answer=ANSWER, seed=seed, limit=targs.eval_tasks, tasks=targs.test_tasks,
                            max_steps=targs.max_steps, out=str(Path(a.runs) / f"seed{seed}" / "answer"))
-    cmd = ["evaluate.py", "--answer", ea.answer, "--seed", str(seed), "--limit", str(ea.limit), "--out", ea.out]
-    cmd += ["--tasks", ea.tasks] if ea.tasks else []
-    log(f"[answer seed {seed}] " + " ".join(shlex.quote(c) for c in cmd))
-    with open(Path(a.out) / "commands.txt", "a") as f:
-        f.write("python " + " ".join(shlex.quote(c) for c in cmd).replace(str(ROOT) + "/", "") + "\n")
+    announce(["evaluate.py", "--answer", ea.answer, "--seed", seed, "--limit", ea.limit, "--out", ea.out]
+             + (["--tasks", ea.tasks] if ea.tasks else []), name, seed, a, log)
     try:
         row = evaluate.main(ea)
     except Exception as e:   # a browser or site failure: reported with the failed runs, the other runs go on
         log(f"[answer seed {seed}] failed: {type(e).__name__}: {e}")
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"finished": 0, "rows": [dict(row, phase=0)]}, indent=1) + "\n")
+    write_record(Path(a.out), seed, name, {"finished": 0, "rows": [dict(row, phase=0)]})
     return True
 
 
@@ -141,9 +153,7 @@ def record(runs: Path, out: Path, seed: int, name: str) -> None:
         return
     if (run / "FROM.txt").exists():
         rec["note"] = (run / "FROM.txt").read_text().strip()
-    path = out / "rows" / f"seed{seed}" / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rec, indent=1) + "\n")
+    write_record(out, seed, name, rec)
 
 
 def records(out: Path, seed: int) -> dict:
@@ -277,17 +287,17 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     ap.add_argument("--phases", type=int, default=3, help="RL phases of every run but the bands (train.py --phases)")
-    ap.add_argument("--only", default="", help="comma-separated run names (answer, sft, " + ", ".join(RUNS) + "); empty: all")
+    ap.add_argument("--only", default="", help="comma-separated run names (" + ", ".join(NAMES) + "); empty: all")
     ap.add_argument("--extra", default="", help="more train.py flags for every run, e.g. \"--eval-tasks 50\"")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "paper_table"), help="where the runs go")
     ap.add_argument("--out", default=str(ROOT / "results" / "paper_table"), help="where the tables, plot and commands go")
     ap.add_argument("--report", action="store_true", help="only write the report from the finished runs")
     a = ap.parse_args(argv)
     a.seed_list = [int(s) for s in a.seeds.split(",") if s.strip()]
-    names = [n.strip() for n in a.only.split(",") if n.strip()] or ["answer", "sft", *RUNS]
-    unknown = [n for n in names if n not in ("answer", "sft") and n not in RUNS]
+    names = [n.strip() for n in a.only.split(",") if n.strip()] or NAMES
+    unknown = [n for n in names if n not in NAMES]
     if unknown:
-        raise SystemExit(f"--only: unknown run names {unknown}; known: answer, sft, {', '.join(RUNS)}")
+        raise SystemExit(f"--only: unknown run names {unknown}; known: {', '.join(NAMES)}")
     Path(a.out).mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     log = lambda s: print(f"[{time.time() - t0:6.0f}s] {s}", flush=True)  # noqa: E731
@@ -299,7 +309,7 @@ def main(argv=None):
                 if not (run_answer if name == "answer" else run_one)(name, seed, a, log):
                     failed.append(f"{name} seed {seed}")
     for seed in a.seed_list:
-        for name in ["sft", *RUNS]:
+        for name in ["sft", *RUNS]:   # the answer row writes its record itself
             record(Path(a.runs), Path(a.out), seed, name)
     text = report(a)
     if failed:

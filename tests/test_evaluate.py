@@ -1,7 +1,12 @@
-"""evaluate.py's step accuracy (--steps), checked by hand; the smoke test in test_train.py runs the command."""
+"""evaluate.py: step accuracy (--steps) checked by hand, --answer on five tasks; the smoke test in test_train.py runs the command."""
+import json
+
 import pytest
 
+import env
 import evaluate
+import train
+from miniarena.tasks import build
 
 CLICK3, CLICK4 = 'do(action="Click", element="3")', 'do(action="Click", element="4")'
 TYPE = '# Element: the search box\ndo(action="Search", argument="red mug", element="2")'
@@ -31,11 +36,6 @@ def test_step_accuracy_by_hand():
 def test_answer_plays_no_model_and_is_scored_by_each_task(tmp_path):
     # --answer: every task ends at its first step with exit(message=ANSWER); pick the reference answer of one
     # string_match task among the five, so that task scores 1 and the others score what their evaluator says
-    import json
-
-    import env
-    import train
-    from miniarena.tasks import build
     configs = train.spread(build("test", 0), 5)
     only_answer = [c for c in configs if c["eval"]["eval_types"] == ["string_match"]]
     ref = only_answer[0]["eval"]["reference_answers"]
