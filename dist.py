@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -116,6 +117,12 @@ def close() -> None:
     if dist.is_initialized():
         dist.barrier()      # no rank tears its connections down while another still uses them: gloo aborts then
         dist.destroy_process_group()
+        # gloo frees a finished collective (and the tensors it holds) on its own worker thread just
+        # after telling the caller it finished, and freeing a tensor takes the GIL. If the interpreter
+        # is already shutting down by then, Python ends that thread mid-destructor and the process
+        # aborts ("terminate called without an active exception": 7 of 120 test launches here; an open torch
+        # bug, pytorch/pytorch#190489). Give the GIL away for a moment so the worker finishes first.
+        time.sleep(0.2)
     _INFO, _MESH = Dist(), None
 
 
