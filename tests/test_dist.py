@@ -145,6 +145,16 @@ def test_split_gather_all_mean_on_two_ranks(rollout_run):
     assert r["uneven"] == [{"r": 0}, {"r": 1}, {"r": 1}]
 
 
+@pytest.mark.slow
+def test_close_lets_every_launch_exit_cleanly(tiny, tmp_path):
+    """dist.close() ends a run with exit status 0. gloo frees the last collective on its own worker
+    thread, which needs the GIL; without close()'s wait, interpreter shutdown raced it and a rank
+    aborted (SIGABRT) in 7 of 120 of these very launches here (and failed CI once). 60 launches: such a
+    regression passes with probability ~0.03. About 7 min, hence slow."""
+    for i in range(60):
+        torchrun(tiny, tmp_path / str(i), "generate", "critic", "collectives")
+
+
 # =============================================================================================
 # One process (no torchrun): the same calls, no process group
 
