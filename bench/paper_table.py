@@ -170,9 +170,8 @@ def mean_std(xs: list) -> str:
     return f"{m:.1f} +- {s:.1f}"
 
 
-def last_row(rec: dict, phases: int):
+def last_row(rows: list, phases: int):
     """The row after the run's last phase (phase 0 for sft), or None while it has not finished."""
-    rows = rec.get("rows", [])
     return rows[-1] if rows and rows[-1]["phase"] == phases else None
 
 
@@ -197,16 +196,15 @@ def report(a) -> str:
     final = {}   # run -> {seed: average success after its last phase}
     for name in TABLE1:
         phases = 0 if name in ("sft", "answer") else a.phases
-        rows = {s: r for s, r in ((s, last_row(recs[s].get(name, {}), phases)) for s in seeds) if r}
+        rows = {s: r for s, r in ((s, last_row(rows_of(s, name), phases)) for s in seeds) if r}
         final[name] = {s: r["Avg"] for s, r in rows.items()}
-        label = LABELS[name]
-        out.append(f"| {label} | {len(rows)} | " + " | ".join(mean_std([r.get(c, math.nan) for r in rows.values()]) for c in COLS) + " |")
+        out.append(f"| {LABELS[name]} | {len(rows)} | " + " | ".join(mean_std([r.get(c, math.nan) for r in rows.values()]) for c in COLS) + " |")
     out += ["", "## Figure 5: average success per phase (phase 0 = the shared SFT checkpoint)\n",
             "| run | n | " + " | ".join(f"phase {k}" for k in range(a.phases + 1)) + " |", "|---" * (a.phases + 3) + "|"]
     curves = {}
     for name in FIGURE5:
         if name not in final:   # webrl is in Table 1 already
-            final[name] = {s: r["Avg"] for s in seeds if (r := last_row(recs[s].get(name, {}), a.phases))}
+            final[name] = {s: r["Avg"] for s in seeds if (r := last_row(rows_of(s, name), a.phases))}
         per = []
         for k in range(a.phases + 1):
             xs = [r["Avg"] for s in seeds for r in rows_of(s, name if k else "sft") if r["phase"] == k]
