@@ -37,13 +37,15 @@ import torch
 
 import env
 import policy
+import pretrained
 import train
 
 
 @dataclass
 class EvalArgs:
     policy: str = "runs/webrl/phase0/actor"
-    """HF directory or hub name of the actor (a train.py checkpoint, THUDM/webrl-llama-3.1-8b, ...)"""
+    """HF directory or hub name of the actor (a train.py checkpoint, THUDM/webrl-llama-3.1-8b, ...), or 'smollm2'
+    (the pretrained default before any training, pretrained.py)"""
     tasks: str = ""
     """a WebArena config file (one config or a list); empty: miniarena's test split on a local miniarena"""
     limit: int = 0
@@ -106,7 +108,7 @@ def format_steps(acc: dict) -> str:
 def load_policy(a: EvalArgs):
     """The actor and its tokenizer: bf16 on a GPU when there is one, else fp32 on the CPU."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return policy.load_actor(a.policy, dtype=torch.bfloat16 if device == "cuda" else torch.float32, device=device)
+    return policy.load_actor(pretrained.resolve(a.policy), dtype=torch.bfloat16 if device == "cuda" else torch.float32, device=device)
 
 
 def demonstration_steps(a: EvalArgs) -> dict:

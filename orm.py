@@ -59,6 +59,7 @@ from transformers import AutoModelForCausalLM
 
 import env
 import policy
+import pretrained
 
 # THUDM/WebRL scripts/process_data.py, build_rm_data(): `system`, byte for byte (the curly apostrophes of
 # "user’s" and "agent’s execution" beside the straight one of "agent's action history" are the original's).
@@ -504,7 +505,7 @@ class Args:
     """wrong answers per oracle answer added to the training data, scored without replay (orm.answer_variants).
     Measured with 3: the tiny judge caught 97% of wrong answers but passed only 40% of right ones (70.0%)"""
     policy: str = ""
-    """a policy checkpoint (HF directory) that also plays every task at temperature 1"""
+    """a policy checkpoint (HF directory, or 'smollm2') that also plays every task at temperature 1"""
     slots: int = 8
     """episodes in flight in the browser pool"""
     max_steps: int = 30
@@ -568,7 +569,7 @@ def data(args: Args, splits=("train", "test")) -> dict:
                 from train import spread
                 arena = arena or MiniArena(seed=args.seed).start()
                 tasks = spread(build(split, args.seed), meta["tasks"])
-                model, tok = policy.load_actor(args.policy) if args.policy else (None, None)
+                model, tok = policy.load_actor(pretrained.resolve(args.policy)) if args.policy else (None, None)
                 t0 = time.time()
                 rows = build_dataset(arena, tasks, model, tok, split, args.seed, args.slots, args.max_steps,
                                      [p for p in args.perturb.split(",") if p],

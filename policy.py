@@ -61,6 +61,7 @@ import torch.nn.functional as F
 from transformers import (AutoModel, AutoModelForCausalLM, AutoTokenizer, DynamicCache,
                           GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast)
 
+import frozen
 from env import build_prompt, compact_prompt  # noqa: F401  (build_prompt re-exported: the exact WebRL prompt, WEBRL_FACTS s. 2)
 
 __all__ = [
@@ -374,8 +375,25 @@ def _generate_batch(model, tok, prompt_ids, truncated, max_new_tokens, temperatu
 # Training-time log-probs
 
 
+def lower_states(model, seqs, pad_id: int, batch_size: int = 8) -> list[torch.Tensor]:
+    """The frozen lower layers' output for each token sequence (frozen.py): one float32 [len, hidden] tensor per
+    sequence, computed once (no grad) and passed as `states=` to action_logprobs and Critic.forward."""
+    k = frozen.n_frozen(model)
+    if k == 0:
+        raise ValueError("no frozen lower layers to precompute (train.py --train-layers with the embeddings frozen)")
+    view = frozen.lower(model, k)
+    out = []
+    with torch.no_grad():
+        for c in range(0, len(seqs), batch_size):
+            chunk = seqs[c:c + batch_size]
+            ids, mask, pos = pad_batch(chunk, pad_id, "left", _device(model))
+            h = view(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False).last_hidden_state
+            out += [h[i, h.shape[1] - len(q):].float() for i, q in enumerate(chunk)]
+    return out
+
+
 def action_logprobs(model, prompt_ids_list, action_ids_list, batch_size: int = 8,
-                    grad: bool = False, pad_id: int | None = None) -> list[torch.Tensor]:
+                    grad: bool = False, pad_id: int | None = None, states=None) -> list[torch.Tensor]:
     """Per-token log pi(a_k | s, a_<k) of each action, one 1-D float32 tensor per (prompt, action).
 
     Layout per batch: prompts padded on the left, actions on the right, so every action starts at the
@@ -384,7 +402,10 @@ def action_logprobs(model, prompt_ids_list, action_ids_list, batch_size: int = 8
     and Llama-3's 128k vocabulary would not fit.
 
     grad=False (reference policy, scoring) runs under no_grad. grad=True keeps the graph for the actor
-    update: then pass one minibatch at a time, since every returned tensor holds its graph."""
+    update: then pass one minibatch at a time, since every returned tensor holds its graph.
+
+    states: the frozen lower layers' output of each prompt + action (lower_states): only the trained top
+    layers run, on it; the same numbers as the full forward."""
     device = _device(model)
     pad = _pad_id(model) if pad_id is None else pad_id
     keep = _accepts_logits_to_keep(model)
@@ -400,9 +421,18 @@ def action_logprobs(model, prompt_ids_list, action_ids_list, batch_size: int = 8
             a_ids, a_mask, _ = pad_batch(acts, pad, "right", device)
             ids, mask = torch.cat([ids, a_ids], 1), torch.cat([mask, a_mask], 1)
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
-            kw = {"logits_to_keep": A + 1} if keep else {}
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False,
-                           **kw).logits[:, -(A + 1):-1]      # positions P-1 .. P+A-2 predict P .. P+A-1
+            if states is not None:       # the prompt's states padded left, the action's right, as the ids
+                hs = states[c:c + batch_size]
+                x = torch.cat([frozen.pad_states(hs, [len(p) for p in ps], "left"),
+                               frozen.pad_states([h[len(p):] for h, p in zip(hs, ps)], [len(a) for a in acts],
+                                                 "right")], 1).to(device)
+                top = frozen.upper(model, frozen.n_frozen(model))(inputs_embeds=x, attention_mask=mask,
+                                                                   position_ids=pos, use_cache=False)
+                logits = model.get_output_embeddings()(top.last_hidden_state[:, -(A + 1):-1])
+            else:
+                kw = {"logits_to_keep": A + 1} if keep else {}
+                logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False,
+                               **kw).logits[:, -(A + 1):-1]      # positions P-1 .. P+A-2 predict P .. P+A-1
             lp = torch.log_softmax(logits.float(), -1).gather(-1, a_ids[..., None])[..., 0]
             out += [lp[i, :len(a)] for i, a in enumerate(acts)]
     return out
@@ -465,24 +495,30 @@ class Critic(nn.Module):
             trunk = copy.deepcopy(actor.base_model).to(device=device, dtype=dtype)
         return cls(trunk, seed=seed)
 
-    def forward(self, input_ids, attention_mask):
-        """(logits1, logits2), each [B, 2], read at the last real token of each row (any padding)."""
+    def forward(self, input_ids, attention_mask, states=None):
+        """(logits1, logits2), each [B, 2], read at the last real token of each row (any padding).
+        states: the frozen lower layers' output for these rows, padded like input_ids (frozen.pad_states):
+        only the trained top layers run."""
         pos = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        hs = self.trunk(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos,
-                        use_cache=False).last_hidden_state
+        if states is not None:
+            hs = frozen.upper(self, frozen.n_frozen(self))(inputs_embeds=states, attention_mask=attention_mask,
+                                                          position_ids=pos, use_cache=False).last_hidden_state
+        else:
+            hs = self.trunk(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos,
+                            use_cache=False).last_hidden_state
         idx = (attention_mask * torch.arange(attention_mask.shape[1], device=attention_mask.device)
                ).argmax(-1)                                       # last position with mask 1
         h = hs[torch.arange(hs.shape[0], device=hs.device), idx].float()
         return self.head1(h), self.head2(h)
 
-    def values(self, input_ids, attention_mask):
+    def values(self, input_ids, attention_mask, states=None):
         """(V1, V2) = softmax(logits)[:, 1] of each head."""
-        l1, l2 = self(input_ids, attention_mask)
+        l1, l2 = self(input_ids, attention_mask, states)
         return l1.softmax(-1)[:, 1], l2.softmax(-1)[:, 1]
 
-    def value(self, input_ids, attention_mask):
+    def value(self, input_ids, attention_mask, states=None):
         """min(V1, V2): the pessimistic value the advantage uses (public trainer)."""
-        return torch.minimum(*self.values(input_ids, attention_mask))
+        return torch.minimum(*self.values(input_ids, attention_mask, states))
 
     @torch.no_grad()
     def score_prompts(self, tok, prompts, batch_size: int = 8, max_prompt_tokens: int = 4096):

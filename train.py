@@ -69,6 +69,7 @@ import transformers
 import curriculum
 import dist
 import env
+import frozen
 import orm
 import policy
 import pretrained
@@ -193,6 +194,9 @@ class Args:
     """'bf16' (autocast, fp32 master weights; rollouts generate from a bf16 copy), 'fp32', or 'auto': bf16 on
     a GPU or a CPU with AMX, fp32 on other CPUs (an AVX2-only CPU ran bf16 matmuls 7x slower than fp32:
     19 vs 139 GFLOP/s, and a SmolLM2 prefill 5.5x slower)"""
+    share_lower: bool = True
+    """compute the frozen lower layers' output once per step and run only the trained top layers for the
+    reference, the critic and the actor (frozen.py; single process only): the same numbers, less work"""
     checkpointing: bool = False
     """activation checkpointing per decoder layer (less memory for long prompts, one more forward)"""
     resume: bool = False
@@ -284,6 +288,7 @@ def parse_args(argv=None) -> Args:
     given = {k: getattr(args, k) for k in explicit if hasattr(args, k)}
     if args.smoke:
         args.apply_smoke()
+    args.policy = given.get("policy", args.policy)
     if args.policy == "tiny":
         args.apply_tiny()
     for k, v in given.items():   # flags given explicitly win over the presets
@@ -455,7 +460,8 @@ def sft(model, tok, steps: list, args: Args, rng: random.Random, whole_text: boo
                                                     tok.pad_token_id, grad=True)
                     else:
                         lps = policy.action_logprobs(model, [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb],
-                                                     batch_size=len(mb), grad=True, pad_id=tok.pad_token_id)
+                                                     batch_size=len(mb), grad=True, pad_id=tok.pad_token_id,
+                                                     states=states_of(mb))
                 loss = -torch.cat(lps).sum() * dist.info().world / n_tok
                 loss.backward()
                 total += loss.item()
@@ -472,6 +478,39 @@ def sft(model, tok, steps: list, args: Args, rng: random.Random, whole_text: boo
     return {**first_last(name, losses), f"{name}_updates": u, f"{name}_tokens": tokens, f"{name}_s": time.time() - t0}
 
 
+def attach_states(model, steps: list, args: Args, pad_id: int) -> bool:
+    """Each step's frozen lower-layer output over its prompt + action, computed once (frozen.py), as s["h"];
+    False (nothing attached) when there is nothing to share: --no-share-lower, torchrun, or no frozen layers."""
+    if not args.share_lower or dist.info().world > 1 or frozen.n_frozen(model) == 0:
+        return False
+    todo = [s for s in steps if s.get("h") is None]
+    order = sorted(range(len(todo)), key=lambda i: len(todo[i]["prompt_ids"]))   # little padding per batch
+    with autocast(args):
+        hs = policy.lower_states(model, [todo[i]["prompt_ids"] + todo[i]["action_ids"] for i in order], pad_id,
+                                 batch_size=args.micro_batch)
+    for i, h in zip(order, hs):
+        todo[i]["h"] = h
+    return True
+
+
+def drop_states(steps: list) -> None:
+    for s in steps:
+        s.pop("h", None)
+
+
+def states_of(mb: list):
+    """The micro-batch's lower-layer states for action_logprobs, or None when any step has none."""
+    return [s["h"] for s in mb] if all(s.get("h") is not None for s in mb) else None
+
+
+def prompt_states(mb: list, critic):
+    """The micro-batch's prompt states, padded left, for the critic; None unless every step has them and the
+    critic's frozen lower layers are the actor's (they came from the same SFT checkpoint)."""
+    if critic is None or not getattr(critic, "shares_lower", False) or states_of(mb) is None:
+        return None
+    return frozen.pad_states([s["h"] for s in mb], [len(s["prompt_ids"]) for s in mb], "left").to(dist.info().device)
+
+
 def critic_values(critic, steps: list, args: Args, pad_id: int) -> torch.Tensor:
     """min(V1, V2)(s) for each step's prompt (the actor's advantage uses the pessimistic head)."""
     critic.eval()
@@ -479,7 +518,7 @@ def critic_values(critic, steps: list, args: Args, pad_id: int) -> torch.Tensor:
     with torch.no_grad(), autocast(args):
         for mb in minibatches(steps, args.micro_batch, None, shuffle=False):
             ids, mask, _ = policy.pad_batch([s["prompt_ids"] for s in mb], pad_id, "left", dist.info().device)
-            out.append(critic.value(ids, mask).float().cpu())
+            out.append(critic.value(ids, mask, prompt_states(mb, critic)).float().cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -494,7 +533,7 @@ def train_critic(critic, steps: list, args: Args, rng: random.Random, pad_id: in
             for mb in minibatches(share, args.micro_batch, rng, shuffle=False):
                 ids, mask, _ = policy.pad_batch([s["prompt_ids"] for s in mb], pad_id, "left", dist.info().device)
                 with autocast(args):
-                    logits = critic(ids, mask)
+                    logits = critic(ids, mask, prompt_states(mb, critic))
                 target = torch.tensor([s["final_reward"] for s in mb], dtype=torch.float32, device=dist.info().device)
                 loss = policy.critic_loss(logits, target) * len(mb) / len(share)
                 loss.backward()
@@ -541,7 +580,8 @@ def train_actor(model, tok, steps: list, args: Args, rng: random.Random) -> dict
             for mb in minibatches(share, args.micro_batch, rng, shuffle=False):
                 with autocast(args):
                     lps = policy.action_logprobs(model, [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb],
-                                                 batch_size=len(mb), grad=True, pad_id=tok.pad_token_id)
+                                                 batch_size=len(mb), grad=True, pad_id=tok.pad_token_id,
+                                                 states=states_of(mb))
                 logp = torch.stack([lp.sum() for lp in lps])
                 loss = actor_objective(logp, mb, args) * len(mb) / len(share)
                 loss.backward()
@@ -566,20 +606,20 @@ def ref_logprobs(model, tok, steps: list, args: Args) -> None:
     """log pi_ref(a|s) summed over each action's tokens, with the actor as it is at the phase start."""
     with autocast(args):
         lps = policy.action_logprobs(model, [s["prompt_ids"] for s in steps], [s["action_ids"] for s in steps],
-                                     batch_size=args.micro_batch, pad_id=tok.pad_token_id)
+                                     batch_size=args.micro_batch, pad_id=tok.pad_token_id, states=states_of(steps))
     for s, lp in zip(steps, lps):
         s["ref_logp"] = lp.sum().item()
 
 
-def attach_advantages(critic, steps: list, next_prompts: list, args: Args, pad_id: int) -> dict:
+def attach_advantages(critic, steps: list, next_steps: list, args: Args, pad_id: int) -> dict:
     """A(s_t, a_t) = lam (r_t + V(s_{t+1}) - V(s_t)) + (1 - lam)(r_T - V(s_t)); r_t = r_T at the last step
     (where V(s_{t+1}) = 0), else 0: the paper's estimator without intermediate rewards."""
     v = critic_values(critic, steps, args, pad_id)
-    have_next = [i for i, n in enumerate(next_prompts) if n is not None]
+    have_next = [i for i, n in enumerate(next_steps) if n is not None]
     v_next = torch.zeros(len(steps))
     if have_next:
-        v_next[have_next] = critic_values(critic, [{"prompt_ids": next_prompts[i]} for i in have_next], args, pad_id)
-    last = torch.tensor([n is None for n in next_prompts], dtype=torch.float32)
+        v_next[have_next] = critic_values(critic, [next_steps[i] for i in have_next], args, pad_id)
+    last = torch.tensor([n is None for n in next_steps], dtype=torch.float32)
     r_T = torch.tensor([s["final_reward"] for s in steps], dtype=torch.float32)
     adv = policy.advantage(v, v_next, last * r_T, r_T, args.lam)
     for s, a in zip(steps, adv.tolist()):
@@ -807,7 +847,9 @@ def main(args: Args) -> list[dict]:
             model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
             encode_steps(tok, demos, args)
             m = sft(model, tok, demos, args, rng, whole_text=True) if args.policy == "tiny" and args.pretrain_epochs else {}
+            attach_states(model, demos, args, tok.pad_token_id)     # once: every SFT epoch runs the top layers only
             m.update(sft(model, tok, demos, args, rng))
+            drop_states(demos)
             results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, "eval sft")
             row = {"model": "SFT", "phase": 0, **success_table(results, test_tasks)}
             replay.add_demonstrations([{k: x[k] for k in ("prompt", "response", "prompt_ids", "action_ids", "task_id", "step")}
@@ -848,13 +890,13 @@ def main(args: Args) -> list[dict]:
             # 4. replay: successful trajectories join the buffer; confident-enough old steps come back
             #    (Filtered BC trains on the best --bc-top of the trajectories only)
             keep = policy.filtered_bc_keep(reward, args.bc_top, args.seed + phase) if args.algo == "filtered_bc" else range(len(results))
-            fresh, next_prompts = [], []
+            fresh, next_steps = [], []
             for res, r in ((results[i], reward[i]) for i in keep):
                 steps = [s for s in res["steps"] if s.get("action_ids") is not None]
                 for i, s in enumerate(steps):
                     s["final_reward"] = r
                     fresh.append(s)
-                    next_prompts.append(steps[i + 1]["prompt_ids"] if i + 1 < len(steps) else None)
+                    next_steps.append(steps[i + 1] if i + 1 < len(steps) else None)
                 replay.add_trajectory([{k: s.get(k) for k in ("prompt", "response", "prompt_ids", "action_ids", "step")}
                                        for s in steps], r, phase, res["task_id"])
             truth = [res["score"] for res in results if res["score"] is not None]
@@ -872,7 +914,7 @@ def main(args: Args) -> list[dict]:
                 nxt = index.get((s["phase"], s["task_id"], s["step"] + 1))
                 if nxt is not None and nxt.get("prompt_ids") is None:
                     nxt["prompt_ids"] = policy.encode_prompt(tok, nxt["prompt"], args.max_prompt_tokens)[0]
-                next_prompts.append(None if nxt is None else nxt["prompt_ids"])
+                next_steps.append(None if nxt is None else nxt)
             data = fresh + replayed
             m.update({"phase": phase, "tasks": len(tasks), "rollout_reward": 100.0 * sum(reward) / max(1, len(reward)),
                       "rollout_success": 100.0 * sum(t == 1.0 for t in truth) / len(truth) if truth else None,
@@ -880,12 +922,17 @@ def main(args: Args) -> list[dict]:
                       "replay_sampled": counts["sampled"], "rollout_s": time.time() - t0})
             # 5. critic, then the advantage;  6. actor (eq. 6) against pi_ref = this phase's starting actor
             if data:
+                # the frozen lower layers' output of every step, once, for critic, pi_ref and actor alike
+                attach_states(model, data + [n for n in next_steps if n is not None and n.get("action_ids")], args,
+                              tok.pad_token_id)
+                critic.shares_lower = frozen.same_lower(model, critic)
                 if args.algo != "filtered_bc":
                     m.update(train_critic(critic, data, args, prng, tok.pad_token_id))
-                    m.update(attach_advantages(critic, data, next_prompts, args, tok.pad_token_id))
+                    m.update(attach_advantages(critic, data, next_steps, args, tok.pad_token_id))
                 if args.algo == "webrl" and not args.no_kl:
                     ref_logprobs(model, tok, data, args)
                 m.update(train_actor(model, tok, data, args, prng))
+                drop_states(data + [n for n in next_steps if n is not None])
             # 7. evaluate on the test split at temperature 0
             eval_results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, f"eval phase {phase}")
             row = {"model": f"{ALGO_NAMES[args.algo]} phase {phase}", "phase": phase, **success_table(eval_results, test_tasks)}

@@ -6,10 +6,16 @@ backward, the loss and the optimizer step. The *bare* cost is the same model's f
 the same padded batch plus one no-grad forward, computing only the logits that predict the action
 tokens (what any implementation must compute). Target: ours within 15% of the bare cost.
 
-Measured in fp32 and under bf16 autocast (the CPU's AMX makes bf16 matmuls much faster), same batch,
-interleaved repetitions, medians.
+Measured in fp32 and under bf16 autocast (a CPU with AMX makes bf16 matmuls much faster; one without
+runs them several times slower), same batch, interleaved repetitions, medians.
+
+With --policy smollm2 (the pretrained default, its lower layers frozen as train.py freezes them) it also
+prints the share of the machine's matmul peak the update reaches (model FLOPs over time, against the
+GFLOP/s of one large matmul measured here in the same precision) and the cost of one generation step for
+8 episodes in flight (prefill of 8 prompts, then one decoded token).
 
     python bench/train_step.py [--batch 8] [--prompt 1024] [--action 32] [--reps 7]
+    python bench/train_step.py --policy smollm2 --train-layers 10 --prompt 800 --action 24 --reps 3
 """
 from __future__ import annotations
 
@@ -28,8 +34,36 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import dist  # noqa: E402
 import policy  # noqa: E402
+import pretrained  # noqa: E402
 import train  # noqa: E402
+
+
+def matmul_peak(dtype, n: int = 2048, reps: int = 5) -> float:
+    """GFLOP/s of one n x n x n matmul in `dtype` on this machine, median of `reps`."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        ts.append(time.perf_counter() - t)
+    return 2 * n ** 3 / statistics.median(ts) / 1e9
+
+
+def update_flops(model, seq_lens: list, action: int) -> float:
+    """Model FLOPs of one actor update (reference forward + actor forward + backward of the trained layers):
+    2 per weight per token forward (the LM head only on the action positions), attention 4 * len * hidden per
+    token and layer, and backward 2x the forward of what is trained (+1x the LM head's input gradient)."""
+    cfg = model.config
+    layers = dist.decoder_layers(model)
+    per_layer = sum(p.numel() for p in layers[0][1].parameters())
+    trained = sum(any(p.requires_grad for p in m.parameters()) for _, m in layers)
+    head = 2 * cfg.hidden_size * cfg.vocab_size * action * len(seq_lens)
+    fwd_layer = sum(2 * per_layer * n + 2 * cfg.hidden_size * n * n for n in seq_lens)   # causal: ~n^2/2 * 4
+    fwd = len(layers) * fwd_layer + head
+    return 2 * fwd + 2 * trained * fwd_layer + head
 
 
 def corpus() -> list[str]:
@@ -46,14 +80,20 @@ def main():
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    ap.add_argument("--policy", default="tiny", help="'tiny' (built here), 'smollm2' or an HF directory")
+    ap.add_argument("--train-layers", type=int, default=0, help="top decoder layers trained (0: all), as train.py")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as d:
-        path = policy.build_tiny(Path(d) / "tiny", corpus(), hidden=args.hidden, layers=args.layers,
-                                 heads=max(1, args.hidden // 64))
-        model, tok = policy.load_actor(path)
+    if args.policy == "tiny":
+        with tempfile.TemporaryDirectory() as d:
+            path = policy.build_tiny(Path(d) / "tiny", corpus(), hidden=args.hidden, layers=args.layers,
+                                     heads=max(1, args.hidden // 64))
+            model, tok = policy.load_actor(path)
+    else:
+        model, tok = policy.load_actor(pretrained.resolve(args.policy))
+    dist.freeze_lower(model, args.train_layers)
     V = model.config.vocab_size
     rng = random.Random(0)
     prompts = [[rng.randrange(5, V) for _ in range(args.prompt - rng.randrange(0, args.prompt // 4))] for _ in range(args.batch)]
@@ -100,13 +140,39 @@ def main():
         print(f"{prec}: actor update {tokens / o:8.0f} tok/s ({1000 * o:7.1f} ms), bare fwd+bwd+ref fwd "
               f"{tokens / b:8.0f} tok/s ({1000 * b:7.1f} ms): overhead {100 * (o / b - 1):+.1f}% (target <= 15%)")
     print(f"bf16 speed-up of the actor update: {med['ours_fp32'] / med['ours_bf16']:.2f}x")
+    flops = update_flops(model, [len(p) + len(a) for p, a in zip(prompts, actions)], args.action)
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    util = {prec: flops / med[f"ours_{prec}"] / 1e9 / peaks[prec] for prec in peaks}
+    for prec in peaks:
+        print(f"{prec}: matmul peak here {peaks[prec]:6.0f} GFLOP/s; actor update {flops / med[f'ours_{prec}'] / 1e9:6.0f} "
+              f"GFLOP/s = {100 * util[prec]:.0f}% of it (target >= 35%)")
+    gen_s = generation_step(model, tok, prompts, bf16=dist.bf16_is_fast(torch.device("cpu")))
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "train_step.json").write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d %H:%M"), "machine": {"nproc": os.cpu_count(), "cpu": platform.processor(),
                                                                "threads": torch.get_num_threads()},
         "args": vars(args), "tokens_per_batch": tokens, "median_s": med,
-        "overhead": {p: med[f"ours_{p}"] / med[f"bare_{p}"] - 1 for p in ("fp32", "bf16")}}, indent=1))
+        "overhead": {p: med[f"ours_{p}"] / med[f"bare_{p}"] - 1 for p in ("fp32", "bf16")},
+        "update_gflop": flops / 1e9, "matmul_peak_gflops": peaks, "peak_share": util, "generation_step_s": gen_s}, indent=1))
+
+
+def generation_step(model, tok, prompts, bf16: bool, new_tokens: int = 24) -> dict:
+    """One agent step for 8 episodes in flight, as rollouts run it (policy.generate on the copy train.py makes):
+    the prefill of the 8 prompts, then each decoded token; median of 3."""
+    gen = dist.inference_copy(model, torch.bfloat16 if bf16 else None)
+    batch = [p[:] for p in prompts[:8]]
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        g = policy.generate(gen, tok, [tok.decode(p) for p in batch], max_new_tokens=new_tokens, temperature=1.0, seed=0,
+                            max_prompt_tokens=max(len(p) for p in batch))
+        times.append(time.perf_counter() - t)
+    step = statistics.median(times)
+    n = max(len(x.action_ids) for x in g)
+    print(f"generation ({'bf16' if bf16 else 'fp32'} copy, {torch.get_num_threads()} threads): one step for {len(batch)} "
+          f"episodes (~{statistics.mean(len(p) for p in batch):.0f}-token prompts, {n} new tokens) {step:.2f} s (target <= 2 s)")
+    return {"step_s": step, "new_tokens": n, "episodes": len(batch)}
 
 
 if __name__ == "__main__":

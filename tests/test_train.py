@@ -38,8 +38,23 @@ def test_switches_parse_both_ways():
     import train
     assert train.cli(train.Args, ["--no-replay", "--no-kl"]).no_replay is True
     a = train.cli(train.Args, [])
-    assert a.no_replay is False and a.no_kl is False and a.bf16 is True
-    assert train.cli(train.Args, ["--no-bf16", "--smoke"]).bf16 is False
+    assert a.no_replay is False and a.no_kl is False and a.precision == "auto"
+    assert train.cli(train.Args, ["--precision", "fp32", "--smoke"]).bf16 is False
+    assert train.cli(train.Args, ["--precision", "bf16"]).bf16 is True
+
+
+def test_presets_and_explicit_flags():
+    """The default actor is the pretrained SmolLM2 with its own learning rates; --policy tiny (and --smoke, which
+    uses it) switch to the from-scratch model's; a flag given explicitly wins over every preset."""
+    import train
+    a = train.parse_args([])
+    assert a.policy == "smollm2" and a.train_layers > 0 and a.sft_lr < 1e-3
+    t = train.parse_args(["--policy", "tiny"])
+    assert t.sft_lr == 2e-3 and t.train_layers == 0
+    s = train.parse_args(["--smoke"])
+    assert s.policy == "tiny" and s.sft_lr == 2e-3
+    p = train.parse_args(["--smoke", "--policy", "smollm2", "--sft-lr", "1e-4"])
+    assert p.policy == "smollm2" and p.sft_lr == 1e-4 and p.train_layers == a.train_layers and p.phases == 2
 
 
 @pytest.mark.parametrize("flags, message", [

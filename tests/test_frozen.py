@@ -1,0 +1,78 @@
+"""frozen.py: the frozen lower layers' output computed once and shared gives the full forward's numbers, for the
+actor's log-probs and gradients and for the critic's values; nothing is shared when nothing is frozen."""
+import pytest
+import torch
+
+import dist
+import frozen
+import policy
+from conftest import TINY_CORPUS
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return policy.build_tiny(tmp_path_factory.mktemp("tiny"), TINY_CORPUS, vocab_size=400, hidden=64, layers=4,
+                             heads=4, seed=0)
+
+
+def items(tok):
+    html = '<a id="1">Orders</a><input id="2" placeholder="Search"/>'
+    prompts = [policy.encode_prompt(tok, policy.build_prompt(i, [], html))[0]
+               for i in ("Show me the orders of Emma Lopez", "Search phones", "How many orders?")]
+    actions = [policy.encode_action(tok, a) for a in ('do(action="Click", element="1")',
+                                                       'do(action="Search", argument="phones", element="2")',
+                                                       'exit(message="3")')]
+    return prompts, actions
+
+
+def test_nothing_frozen_nothing_shared(tiny):
+    model, _ = policy.load_actor(tiny)
+    assert frozen.n_frozen(model) == 0
+    dist.freeze_lower(model, 0)
+    assert frozen.n_frozen(model) == 0
+    dist.freeze_lower(model, 1)
+    assert frozen.n_frozen(model) == 3
+    with pytest.raises(ValueError, match="no frozen lower layers"):
+        policy.lower_states(policy.load_actor(tiny)[0], [[1, 2, 3]], 0)
+
+
+def test_actor_logprobs_and_gradients_match_the_full_forward(tiny):
+    model, tok = policy.load_actor(tiny)
+    dist.freeze_lower(model, 2)
+    assert frozen.n_frozen(model) == 2
+    prompts, actions = items(tok)
+    states = policy.lower_states(model, [p + a for p, a in zip(prompts, actions)], tok.pad_token_id, batch_size=2)
+    assert [h.shape[0] for h in states] == [len(p) + len(a) for p, a in zip(prompts, actions)]
+
+    def run(st):
+        model.zero_grad(set_to_none=True)
+        lps = policy.action_logprobs(model, prompts, actions, grad=True, pad_id=tok.pad_token_id, states=st)
+        torch.stack([lp.sum() for lp in lps]).sum().backward()
+        return [lp.detach() for lp in lps], {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    full, g_full = run(None)
+    shared, g_shared = run(states)
+    for a, b in zip(full, shared):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert g_full.keys() == g_shared.keys() and len(g_full) > 0
+    for n in g_full:
+        assert torch.allclose(g_full[n], g_shared[n], atol=1e-5, rtol=1e-4), n
+
+
+def test_critic_values_match_and_need_the_same_lower_layers(tiny):
+    model, tok = policy.load_actor(tiny)
+    critic = policy.Critic.from_actor(model)
+    dist.freeze_lower(model, 2)
+    dist.freeze_lower(critic, 2)
+    assert frozen.same_lower(model, critic)
+    prompts, actions = items(tok)
+    states = policy.lower_states(model, [p + a for p, a in zip(prompts, actions)], tok.pad_token_id)
+    x, mask, _ = policy.pad_batch(prompts, tok.pad_token_id, "left")
+    h = frozen.pad_states(states, [len(p) for p in prompts], "left")
+    with torch.no_grad():
+        assert torch.allclose(critic.value(x, mask), critic.value(x, mask, h), atol=1e-5)
+    with torch.no_grad():
+        critic.trunk.layers[0].mlp.up_proj.weight.add_(0.1)      # another lower layer: nothing to share
+    assert not frozen.same_lower(model, critic)
