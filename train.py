@@ -1,6 +1,7 @@
 """train.py: WebRL's phase loop (Qi et al. 2024, arXiv 2411.02337, section 4 and Algorithm 1), end to end.
 
-    python train.py                 # the default run: miniarena + the tiny local model, SFT then the phases
+    python train.py                 # the default run: miniarena + SmolLM2-135M-Instruct (pretrained.py), SFT then the phases
+    python train.py --policy tiny   # the same with the from-scratch tiny model (fast; it does not learn to copy names)
     python train.py --smoke         # the whole loop on a handful of tasks (the end-to-end test runs this)
     python train.py --resume        # continue after the last finished phase of --run-dir
     python train.py --help          # every option, with its documentation
@@ -38,9 +39,12 @@ What is simplified, on purpose:
   * pi_ref's log-probs of every training action are computed once, before the phase's first update,
     with the actor itself: that *is* the policy at the start of the phase, without a second model
     (so no reference model is held in memory, sharded or not).
-  * The embedded `tiny` model starts from random weights, so its learning rates are far above the
-    paper's 1e-6 for Llama-3.1-8B (pass --actor-lr 1e-6 --critic-lr 1e-6 --sft-lr 1e-5 for a real model),
-    and phase 0 gives it a short language-model pretraining on the demonstrations' pages first.
+  * The default actor is SmolLM2-135M-Instruct (135M parameters, not the paper's 8B), and only its top
+    --train-layers train (actor and critic); the frozen lower layers' output is computed once per step and
+    shared by every pass that reads it (frozen.py). Its learning rates are above the paper's 1e-6 for a fully
+    trained Llama-3.1-8B (pass --train-layers 0 --actor-lr 1e-6 --critic-lr 1e-6 --sft-lr 1e-5 for that).
+  * `--policy tiny` starts from random weights, so its learning rates are higher still, and phase 0 gives it a
+    short language-model pretraining on the demonstrations' pages first.
   * Under torchrun every rank plays its share of the tasks in its own browser pool and miniarena, with
     a full copy of the weights for generation (dist.inference_copy); updates are data parallel over
     FSDP2 shards. Rank 0 writes the run directory. See dist.py for the rules that keep ranks in step.
@@ -88,13 +92,15 @@ class Args:
     """seed of everything: miniarena's data, task sampling, model init, sampling"""
     phases: int = 3
     """number of RL phases after SFT (the paper ran 8)"""
-    tasks_per_phase: int = 32
-    """training tasks rolled out per phase (the paper: 500)"""
-    sft_tasks: int = 150
-    """training tasks whose oracle demonstrations make the SFT data (phase 0)"""
-    eval_tasks: int = 40
+    tasks_per_phase: int = 16
+    """training tasks rolled out per phase (the paper: 500; --policy tiny: 32). On 2 AVX2 cores one SmolLM2 agent
+    step costs ~2 s of generation and each trained step ~4 forward passes: 16 tasks make ~30 min per phase"""
+    sft_tasks: int = 40
+    """training tasks whose oracle demonstrations make the SFT data (phase 0; 40 tasks: ~250 steps, ~17 min of
+    SFT on 2 AVX2 cores; --policy tiny: 150)"""
+    eval_tasks: int = 80
     """test tasks evaluated after SFT and after each phase, spread over sites and templates (165: the whole
-    test split; the default keeps the run within 30 minutes on 2 CPU cores)"""
+    test split; 80 keeps every site and most templates; --policy tiny: 40)"""
     train_tasks: str = ""
     """WebArena config file of training tasks on real sites (site variables set); empty: miniarena's train split"""
     test_tasks: str = ""
@@ -115,7 +121,7 @@ class Args:
     orm: str = ""
     """ORM checkpoint (HF directory or hub name, e.g. THUDM/webrl-orm-llama-3.1-8b); empty: a tiny judge
     trained in phase 0 on labelled miniarena episodes (orm.py)"""
-    orm_tasks: int = 30
+    orm_tasks: int = 16
     """training tasks whose episodes (oracle, perturbed, SFT policy) label the phase-0 ORM's data"""
     curriculum: str = "evolve"
     """each phase's tasks: 'evolve' (new miniarena tasks from the last phase's failures, critic-filtered),
@@ -153,11 +159,12 @@ class Args:
     """--policy tiny: epochs of next-token prediction on the demonstrations' whole text (pages, instructions,
     actions) before SFT, standing in for the pretraining a real LLM brings (without it the tiny model does
     not learn to copy ids and values from the page: greedy action match 8% -> 18% on held-out steps)"""
-    sft_lr: float = 2e-4
-    """SFT learning rate (cosine with 10% warmup; the paper: 1e-5 for 8B; --policy tiny: 2e-3)"""
-    sft_epochs: int = 4
-    """SFT epochs over miniarena's oracle demonstrations (the paper: 1 over a far larger set); 0: --policy
-    is already an SFT checkpoint, phase 0 only evaluates it"""
+    sft_lr: float = 5e-4
+    """SFT learning rate (cosine with 10% warmup; the paper: 1e-5 for 8B with every layer trained; here only
+    the top --train-layers train, from one epoch of ~16 updates; --policy tiny: 2e-3)"""
+    sft_epochs: int = 1
+    """SFT epochs over miniarena's oracle demonstrations (the paper: 1; --policy tiny: 4); 0: --policy is
+    already an SFT checkpoint, phase 0 only evaluates it"""
     actor_lr: float = 1e-5
     """actor learning rate, constant (the paper: 1e-6 for 8B; --policy tiny: 1e-4)"""
     critic_lr: float = 5e-5
@@ -180,8 +187,9 @@ class Args:
     """ablation: train each phase on fresh steps only"""
     slots: int = 8
     """episodes in flight in the browser pool (one generation batch)"""
-    max_steps: int = 30
-    """actions per episode"""
+    max_steps: int = 15
+    """actions per episode (the public runs: 30; the oracle needs at most 13 on 59 of 60 training tasks, and
+    a failing episode that runs to the limit is the costliest part of an evaluation)"""
     max_new_tokens: int = 48
     """tokens per response"""
     max_prompt_tokens: int = 1024
@@ -217,6 +225,8 @@ class Args:
     def apply_tiny(self):
         """--policy tiny starts from random weights: learning rates far above a pretrained model's, every layer."""
         self.sft_lr, self.actor_lr, self.critic_lr, self.train_layers = 2e-3, 1e-4, 1e-4, 0
+        self.sft_tasks, self.sft_epochs, self.eval_tasks, self.tasks_per_phase = 150, 4, 40, 32
+        self.max_steps, self.orm_tasks = 30, 30
 
     def check(self):
         for name in ("phases", "tasks_per_phase", "sft_tasks", "eval_tasks", "slots", "max_steps", "batch_size",
@@ -286,11 +296,11 @@ def parse_args(argv=None) -> Args:
     args = cli(Args, argv, __doc__)
     explicit = {a.split("=")[0][2:].replace("-", "_") for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
     given = {k: getattr(args, k) for k in explicit if hasattr(args, k)}
-    if args.smoke:
-        args.apply_smoke()
-    args.policy = given.get("policy", args.policy)
+    args.policy = given.get("policy", "tiny" if args.smoke else args.policy)
     if args.policy == "tiny":
         args.apply_tiny()
+    if args.smoke:
+        args.apply_smoke()
     for k, v in given.items():   # flags given explicitly win over the presets
         setattr(args, k, v)
     args.check()

@@ -35,6 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dist  # noqa: E402
+import frozen  # noqa: E402
 import policy  # noqa: E402
 import pretrained  # noqa: E402
 import train  # noqa: E402
@@ -82,6 +83,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     ap.add_argument("--policy", default="tiny", help="'tiny' (built here), 'smollm2' or an HF directory")
     ap.add_argument("--train-layers", type=int, default=0, help="top decoder layers trained (0: all), as train.py")
+    ap.add_argument("--precisions", default="fp32,bf16", help="which of fp32, bf16 to time (bf16 is slow without AMX)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -102,10 +104,16 @@ def main():
     opt = train.adamw(model.parameters(), 1e-5)   # the optimizer train.py uses
     tokens = sum(len(p) + len(a) for p, a in zip(prompts, actions))
 
-    def ours(bf16):
+    def ours(bf16, share=False):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            ref_lp = policy.action_logprobs(model, prompts, actions, batch_size=args.batch, pad_id=tok.pad_token_id)
-            lps = policy.action_logprobs(model, prompts, actions, batch_size=args.batch, grad=True, pad_id=tok.pad_token_id)
+            # share: the frozen lower layers run once (train.py computes them once per step for critic, pi_ref
+            # and actor; all of that cost is charged to this one update here)
+            st = policy.lower_states(model, [p + a for p, a in zip(prompts, actions)], tok.pad_token_id,
+                                     batch_size=args.batch) if share else None
+            ref_lp = policy.action_logprobs(model, prompts, actions, batch_size=args.batch, pad_id=tok.pad_token_id,
+                                            states=st)
+            lps = policy.action_logprobs(model, prompts, actions, batch_size=args.batch, grad=True, pad_id=tok.pad_token_id,
+                                         states=st)
         logp = torch.stack([lp.sum() for lp in lps])
         loss = policy.actor_loss(logp, torch.stack([lp.sum() for lp in ref_lp]), adv, 1.0)
         loss.backward()
@@ -123,27 +131,35 @@ def main():
         out.float().sum().backward()
         model.zero_grad(set_to_none=True)
 
-    times = {k: [] for k in ("ours_fp32", "bare_fp32", "ours_bf16", "bare_bf16")}
-    for fn in (ours, bare):   # warm up both paths in both precisions
-        fn(False), fn(True)
+    precs = args.precisions.split(",")
+    runs = [(f"{w}_{p}", fn, p == "bf16") for p in precs for w, fn in (("ours", ours), ("bare", bare))]
+    if frozen.n_frozen(model):
+        runs += [(f"shared_{p}", lambda bf16: ours(bf16, share=True), p == "bf16") for p in precs]
+    times = {name: [] for name, _, _ in runs}
+    for _, fn, bf16 in runs:   # warm up every path
+        fn(bf16)
     for _ in range(args.reps):
-        for name, fn, bf16 in (("ours_fp32", ours, False), ("bare_fp32", bare, False),
-                               ("ours_bf16", ours, True), ("bare_bf16", bare, True)):
+        for name, fn, bf16 in runs:
             t = time.perf_counter()
             fn(bf16)
             times[name].append(time.perf_counter() - t)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"tiny model: hidden {args.hidden}, {args.layers} layers, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M "
           f"params; batch {args.batch} x ~{args.prompt} prompt + {args.action} action tokens; {torch.get_num_threads()} threads")
-    for prec in ("fp32", "bf16"):
+    for prec in precs:
         o, b = med[f"ours_{prec}"], med[f"bare_{prec}"]
         print(f"{prec}: actor update {tokens / o:8.0f} tok/s ({1000 * o:7.1f} ms), bare fwd+bwd+ref fwd "
               f"{tokens / b:8.0f} tok/s ({1000 * b:7.1f} ms): overhead {100 * (o / b - 1):+.1f}% (target <= 15%)")
-    print(f"bf16 speed-up of the actor update: {med['ours_fp32'] / med['ours_bf16']:.2f}x")
+    for prec in precs:
+        if f"shared_{prec}" in med:
+            print(f"{prec}: with the frozen lower layers run once (frozen.py) {tokens / med[f'shared_{prec}']:8.0f} tok/s "
+                  f"({1000 * med[f'shared_{prec}']:7.1f} ms): {med[f'ours_{prec}'] / med[f'shared_{prec}']:.2f}x the full passes")
+    if len(precs) == 2:
+        print(f"bf16 speed-up of the actor update: {med['ours_fp32'] / med['ours_bf16']:.2f}x")
     flops = update_flops(model, [len(p) + len(a) for p, a in zip(prompts, actions)], args.action)
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    util = {prec: flops / med[f"ours_{prec}"] / 1e9 / peaks[prec] for prec in peaks}
-    for prec in peaks:
+    util = {prec: flops / med[f"ours_{prec}"] / 1e9 / peaks[prec] for prec in precs}
+    for prec in precs:
         print(f"{prec}: matmul peak here {peaks[prec]:6.0f} GFLOP/s; actor update {flops / med[f'ours_{prec}'] / 1e9:6.0f} "
               f"GFLOP/s = {100 * util[prec]:.0f}% of it (target >= 35%)")
     gen_s = generation_step(model, tok, prompts, bf16=dist.bf16_is_fast(torch.device("cpu")))
@@ -153,7 +169,7 @@ def main():
         "date": time.strftime("%Y-%m-%d %H:%M"), "machine": {"nproc": os.cpu_count(), "cpu": platform.processor(),
                                                                "threads": torch.get_num_threads()},
         "args": vars(args), "tokens_per_batch": tokens, "median_s": med,
-        "overhead": {p: med[f"ours_{p}"] / med[f"bare_{p}"] - 1 for p in ("fp32", "bf16")},
+        "overhead": {p: med[f"ours_{p}"] / med[f"bare_{p}"] - 1 for p in precs},
         "update_gflop": flops / 1e9, "matmul_peak_gflops": peaks, "peak_share": util, "generation_step_s": gen_s}, indent=1))
 
 
