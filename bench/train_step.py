@@ -144,8 +144,8 @@ def main():
             fn(bf16)
             times[name].append(time.perf_counter() - t)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"tiny model: hidden {args.hidden}, {args.layers} layers, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M "
-          f"params; batch {args.batch} x ~{args.prompt} prompt + {args.action} action tokens; {torch.get_num_threads()} threads")
+    print(f"{args.policy}: hidden {model.config.hidden_size}, {model.config.num_hidden_layers} layers "
+          f"({args.train_layers or 'all'} trained), {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params; batch {args.batch} x ~{args.prompt} prompt + {args.action} action tokens; {torch.get_num_threads()} threads")
     for prec in precs:
         o, b = med[f"ours_{prec}"], med[f"bare_{prec}"]
         print(f"{prec}: actor update {tokens / o:8.0f} tok/s ({1000 * o:7.1f} ms), bare fwd+bwd+ref fwd "
