@@ -176,7 +176,10 @@ def test_single_process_is_a_no_op(single, tiny, tmp_path):
     ref, _ = policy.load_actor(tiny)
     assert dist.shard(model, bf16=True) is model
     assert not any(isinstance(p, torch.distributed.tensor.DTensor) for p in model.parameters())
-    assert dist.inference_copy(model, torch.bfloat16) is model
+    assert dist.inference_copy(model) is model and dist.inference_copy(model, torch.float32) is model
+    half = dist.inference_copy(model, torch.bfloat16)      # rollouts' bf16 copy: weights cast, buffers not
+    assert next(half.parameters()).dtype == torch.bfloat16 and half.model.rotary_emb.inv_freq.dtype == torch.float32
+    assert next(model.parameters()).dtype == torch.float32 and not half.training
     assert dist.split([1, 2, 3]) == [1, 2, 3] == dist.gather([1, 2, 3]) == dist.split([1, 2, 3], even=True)
     assert dist.all_mean(2.5) == 2.5 and dist.all_mean(torch.tensor([4.0])) == 4.0
     sd = dist.full_state_dict(model)
