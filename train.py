@@ -488,19 +488,19 @@ def sft(model, tok, steps: list, args: Args, rng: random.Random, whole_text: boo
     return {**first_last(name, losses), f"{name}_updates": u, f"{name}_tokens": tokens, f"{name}_s": time.time() - t0}
 
 
-def attach_states(model, steps: list, args: Args, pad_id: int) -> bool:
-    """Each step's frozen lower-layer output over its prompt + action, computed once (frozen.py), as s["h"];
-    False (nothing attached) when there is nothing to share: --no-share-lower, torchrun, or no frozen layers."""
+def attach_states(model, steps: list, args: Args, pad_id: int) -> None:
+    """Each step's frozen lower-layer output over its prompt + action, computed once (frozen.py), as s["h"].
+    Nothing is attached when there is nothing to share (--no-share-lower, torchrun, no frozen layers), nor to a
+    step without action ids (a buffered next state that is only read for its value: the full forward runs)."""
     if not args.share_lower or dist.info().world > 1 or frozen.n_frozen(model) == 0:
-        return False
-    todo = [s for s in steps if s.get("h") is None]
+        return
+    todo = [s for s in steps if s.get("h") is None and s.get("action_ids")]
     order = sorted(range(len(todo)), key=lambda i: len(todo[i]["prompt_ids"]))   # little padding per batch
     with autocast(args):
         hs = policy.lower_states(model, [todo[i]["prompt_ids"] + todo[i]["action_ids"] for i in order], pad_id,
                                  batch_size=args.micro_batch)
     for i, h in zip(order, hs):
         todo[i]["h"] = h
-    return True
 
 
 def drop_states(steps: list) -> None:
@@ -933,8 +933,8 @@ def main(args: Args) -> list[dict]:
             # 5. critic, then the advantage;  6. actor (eq. 6) against pi_ref = this phase's starting actor
             if data:
                 # the frozen lower layers' output of every step, once, for critic, pi_ref and actor alike
-                attach_states(model, data + [n for n in next_steps if n is not None and n.get("action_ids")], args,
-                              tok.pad_token_id)
+                read = data + [n for n in next_steps if n is not None]
+                attach_states(model, read, args, tok.pad_token_id)
                 critic.shares_lower = frozen.same_lower(model, critic)
                 if args.algo != "filtered_bc":
                     m.update(train_critic(critic, data, args, prng, tok.pad_token_id))
@@ -942,7 +942,7 @@ def main(args: Args) -> list[dict]:
                 if args.algo == "webrl" and not args.no_kl:
                     ref_logprobs(model, tok, data, args)
                 m.update(train_actor(model, tok, data, args, prng))
-                drop_states(data + [n for n in next_steps if n is not None])
+                drop_states(read)
             # 7. evaluate on the test split at temperature 0
             eval_results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, f"eval phase {phase}")
             row = {"model": f"{ALGO_NAMES[args.algo]} phase {phase}", "phase": phase, **success_table(eval_results, test_tasks)}
