@@ -427,8 +427,9 @@ def evolve(generator, failed: list, n: int, seen: set, rng, phase: int, critic=N
            low: float = LOW, high: float = HIGH, oversample: float = 2.0, max_prompt_tokens: int = 1024):
     """The task set of a phase: generate from the failed configs, deduplicate, then (when a critic is
     given) keep the tasks whose start value is in [low, high]. Asks the generator for n * oversample
-    candidates when filtering. Returns (at most n configs with task_id 0.., counts for the metrics);
-    the kept tasks' intent keys are added to `seen`."""
+    candidates when filtering. Returns (at most n configs with task_id 0.., counts for the metrics; its
+    "dropped" lists the other candidates, each with the reason in curriculum["dropped"]); the kept tasks'
+    intent keys are added to `seen`."""
     if n < 1 or oversample < 1:
         raise ValueError(f"evolve: need n >= 1 and oversample >= 1, got n={n}, oversample={oversample}")
     if critic is not None and (tok is None or pool is None):
@@ -443,9 +444,16 @@ def evolve(generator, failed: list, n: int, seen: set, rng, phase: int, critic=N
         for c, v in zip(cands, values):
             c["curriculum"]["start_value"] = None if math.isnan(v) else round(v, 4)
         kept = [c for c, k in zip(cands, critic_filter(values, low, high)) if k]
+        for c, v in zip(cands, values):
+            if c not in kept:
+                c["curriculum"]["dropped"] = ("its start page failed to load" if math.isnan(v) else
+                                              f"critic value {v:.3f} outside [{low}, {high}]")
         counts["kept_by_critic"] = len(kept)
         counts["start_value_mean"] = sum(v for v in values if not math.isnan(v)) / max(1, sum(not math.isnan(v) for v in values))
+    for c in kept[n:]:
+        c["curriculum"]["dropped"] = f"beyond the phase's {n} tasks"
     kept = kept[:n]
+    counts["dropped"] = [c for c in cands if "dropped" in c["curriculum"]]
     for i, c in enumerate(kept):
         c["task_id"] = i
     seen.update(intent_key(c["intent"]) for c in kept)

@@ -27,8 +27,11 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import base64
+import copy
 import html as htmllib
 import json
+import logging
 import os
 import re
 import shutil
@@ -51,6 +54,7 @@ ACCOUNTS = {
     "gitlab": ("byteblaze", "hello1234"),
 }
 VIEWPORT = {"width": 1280, "height": 720}
+log = logging.getLogger("webrl.env")
 
 
 # =============================================================================================
@@ -69,7 +73,8 @@ class Task:
     storage_state: str | None
     geolocation: dict | None
     eval: dict | None         # None: no ground truth (the episode's score is None)
-    config: dict              # the original config, placeholders included
+    config: dict              # the config as read (read_quirks), placeholders included
+    quirks: list = field(default_factory=list)   # one note per field read_quirks read the author's way
 
     @property
     def origins(self) -> set:
@@ -105,11 +110,52 @@ def _need(config: dict, key: str, types, where: str):
     return config[key]
 
 
+# Fields WebArena fills with a list of strings, where published configs sometimes hold one string instead
+# (VisualAgentBench's WebArena-Lite task 81: "must_include": "yjlou"): (path to the object, key, field name).
+STRING_LISTS = (
+    ((), "sites", "sites"),
+    (("eval",), "eval_types", "eval.eval_types"),
+    (("eval", "reference_answers"), "must_include", "eval.reference_answers.must_include"),
+    (("eval", "reference_answers"), "fuzzy_match", "eval.reference_answers.fuzzy_match"),
+)
+
+
+def read_quirks(config: dict) -> tuple[dict, list[str]]:
+    """A config read the way its author plainly meant where it departs from WebArena's format, and one note per
+    field so read. The departure read so: a single string where WebArena has a list of strings (the fields in
+    STRING_LISTS and each program_html target's required_contents.must_include) is the one-string list
+    (fuzzy_match "N/A", WebArena's mark of an unachievable task, stays as it is). Returns the config itself
+    when nothing departs, else a fixed copy; everything else is for parse_task to accept or reject."""
+    fixed = copy.deepcopy(config)
+    notes = []
+
+    def one_string_list(holder, key: str, name: str):
+        value = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(value, str) and not (key == "fuzzy_match" and value == "N/A"):
+            holder[key] = [value]
+            notes.append(f"field '{name}' is a string where WebArena has a list of strings: read as [{value!r}]")
+
+    for path, key, name in STRING_LISTS:
+        holder = fixed
+        for step in path:
+            holder = holder.get(step) if isinstance(holder, dict) else None
+        one_string_list(holder, key, name)
+    ev = fixed.get("eval")
+    targets = ev.get("program_html") if isinstance(ev, dict) else None
+    for i, target in enumerate(targets if isinstance(targets, list) else []):
+        if isinstance(target, dict):
+            one_string_list(target.get("required_contents"), "must_include",
+                            f"eval.program_html[{i}].required_contents.must_include")
+    return (fixed, notes) if notes else (config, [])
+
+
 def parse_task(config: dict, urls: dict | None = None, where: str = "task") -> Task:
-    """Validate one config and fill its URLs. Raises ValueError naming the task and the field."""
+    """Validate one config (read as read_quirks reads it) and fill its URLs. Raises ValueError naming the task
+    and the field; the Task's `quirks` name each field read the author's way."""
     if not isinstance(config, dict):
         raise ValueError(f"{where}: a task config must be a JSON object, got {type(config).__name__}")
     where = f"{where} (task_id {config.get('task_id')!r})"
+    config, quirks = read_quirks(config)
     intent = _need(config, "intent", str, where)
     sites = _need(config, "sites", list, where)
     start = _need(config, "start_url", str, where)
@@ -125,12 +171,51 @@ def parse_task(config: dict, urls: dict | None = None, where: str = "task") -> T
     if geo is not None and not (isinstance(geo, dict) and {"latitude", "longitude"} <= set(geo)):
         raise ValueError(f"{where}: field 'geolocation' must be null or {{latitude, longitude}}, got {geo!r}")
     return Task(config.get("task_id"), intent, sites, start_urls, bool(config.get("require_login")),
-                config.get("storage_state"), geo, ev, config)
+                config.get("storage_state"), geo, ev, config, [f"{where}: {q}" for q in quirks])
+
+
+@dataclass
+class TaskFile:
+    """A task file as read_tasks read it."""
+
+    tasks: list      # the Tasks of the configs that load
+    skipped: list    # one message per config that cannot be handled, naming file, index, task id and field
+    quirks: list     # one message per task and field read the way its author meant (read_quirks)
+
+
+def read_tasks(path, urls: dict | None = None, resolve: bool = True) -> TaskFile:
+    """Every config of a file that loads, as Tasks with the site URLs filled in (resolve=False: validated only,
+    with stand-in URLs). A config that cannot be handled never sinks the others: it is left out and named in
+    `skipped`. Each field read the way its author meant is logged once as a warning naming task and field.
+    Raises only for the file as a whole: missing, not JSON, or an empty list."""
+    configs = _config_list(path)
+    if not resolve:  # validate without site URLs: fill placeholders with stand-ins
+        urls = {v: f"http://{v.lower()}.invalid" for v in SITE_VARS}
+    out = TaskFile([], [], [])
+    for i, c in enumerate(configs):
+        try:
+            task = parse_task(c, urls, f"{path}[{i}]")
+        except ValueError as e:
+            out.skipped.append(str(e))
+            continue
+        for note in task.quirks:
+            log.warning("%s", note)
+        out.tasks.append(task)
+        out.quirks += task.quirks
+    return out
 
 
 def load_tasks(path, urls: dict | None = None, resolve: bool = True) -> list[Task]:
-    """Load a file holding one config or a list of configs, as Tasks with the site URLs filled in
-    (resolve=False: validated only, with stand-in URLs). Errors name the file, index, task and field."""
+    """read_tasks, strict: every config must load; else a ValueError naming the first that cannot (file,
+    index, task and field)."""
+    f = read_tasks(path, urls, resolve)
+    if f.skipped:
+        raise ValueError(f.skipped[0])
+    return f.tasks
+
+
+def _config_list(path) -> list:
+    """The configs of a file holding one config or a list of them, unchecked."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"task file {path} does not exist")
@@ -141,13 +226,12 @@ def load_tasks(path, urls: dict | None = None, resolve: bool = True) -> list[Tas
     configs = data if isinstance(data, list) else [data]
     if not configs:
         raise ValueError(f"{path}: the task list is empty")
-    if not resolve:  # validate without site URLs: fill placeholders with stand-ins
-        urls = {v: f"http://{v.lower()}.invalid" for v in SITE_VARS}
-    return [parse_task(c, urls, f"{path}[{i}]") for i, c in enumerate(configs)]
+    return configs
 
 
 def load_configs(path) -> list[dict]:
-    """The raw configs of a file (placeholders left in), each validated as load_tasks validates."""
+    """The configs of a file as read (placeholders left in, quirks read as read_quirks reads them), each
+    validated as load_tasks validates."""
     return [t.config for t in load_tasks(path, resolve=False)]
 
 
@@ -413,6 +497,9 @@ def check_eval(ev: dict, where: str) -> None:
                 raise ValueError(f"{w}.locator must start with 'document.', '[...document.' or 'func:', got {loc[:40]!r}")
             if not isinstance(rc, dict) or not ({"exact_match", "must_include", "fuzzy_match"} & set(rc)):
                 raise ValueError(f"{w}.required_contents needs exact_match, must_include or fuzzy_match")
+            inc = rc.get("must_include", [])
+            if not (isinstance(inc, list) and all(isinstance(x, str) for x in inc)):
+                raise ValueError(f"{w}.required_contents.must_include must be a list of strings")
 
 
 def _judge(judge, intent):
@@ -964,12 +1051,14 @@ class Pool:
 
     def __init__(self, n: int = 1, arena=None, urls: dict | None = None, limits: Limits | None = None,
                  record_dir: str | None = None, judge=None, headless: bool = True, auth_dir: str = ".auth",
-                 reset_token: str | None = None):
+                 reset_token: str | None = None, screenshots: bool = False):
         if n < 1:
             raise ValueError(f"a pool needs at least 1 slot, got n={n}")
         self.arena, self.urls = arena, (urls or site_urls(arena))
         self.limits = limits or Limits()
         self.record_dir = Path(record_dir) if record_dir else None
+        # a small JPEG of each step's page beside the episode's record (never part of the observation)
+        self.screenshots = screenshots
         self.judge = judge if judge is not None else Judge.from_env()
         self.headless, self.auth_dir = headless, Path(auth_dir)
         self.reset_token = reset_token or os.environ.get("MINIARENA_TOKEN")
@@ -1237,6 +1326,7 @@ class Pool:
     async def _step_one(self, slot: Slot, response) -> tuple:
         if slot.done:
             return slot.obs, True, {"done_before": True}
+        shot = await self._screenshot(slot, len(slot.responses)) if self.screenshots else {}
         t0 = time.perf_counter()
         info = {"step": len(slot.responses), "error": None}
         slot.responses.append(response if isinstance(response, str) else repr(response))
@@ -1292,13 +1382,39 @@ class Pool:
         info["ms"] = 1000 * (time.perf_counter() - t0)
         record = {"task_id": slot.task.task_id, "step": n - 1, "prompt": prompt, "html": html_before,
                   "response": slot.responses[-1], "target": slot.responses[-1], "url": url_before,
-                  "action": info.get("action"), "error": info["error"], "ms": round(info["ms"], 1), "score": None}
+                  "action": info.get("action"), "error": info["error"], "ms": round(info["ms"], 1), "score": None, **shot}
         slot.records.append(record)
         self._write_records(slot)
         if end_reason is not None:
             answer = action.argument if (action is not None and action.kind == "exit") else ""
             await self._finish(slot, end_reason, answer, info)
         return slot.obs, slot.done, info
+
+    async def _screenshot(self, slot: Slot, step: int) -> dict:
+        """The page the agent sees at this step (its viewport at half size, JPEG), written beside the episode's
+        record as <record name>/step<k>.jpg for the run report (report.py). Returns the record's field:
+        {"screenshot": that path, relative to the record's folder}, or {"screenshot_error": why}; {} when the pool
+        records nothing. Taken before the step's clock starts; the observation never includes it."""
+        if slot.record_path is None or not slot.pages:
+            return {}
+        path = slot.record_path.with_suffix("") / f"step{step}.jpg"
+
+        async def capture(page) -> bytes:
+            cdp = await page.context.new_cdp_session(page)
+            try:
+                x, y, w, h = await page.evaluate("() => [visualViewport.pageLeft, visualViewport.pageTop, innerWidth, innerHeight]")
+                shot = await cdp.send("Page.captureScreenshot", {   # the clip is in page coordinates
+                    "format": "jpeg", "quality": 60, "clip": {"x": x, "y": y, "width": w, "height": h, "scale": 0.5}})
+                return base64.b64decode(shot["data"])
+            finally:
+                await cdp.detach()
+        try:
+            data = await asyncio.wait_for(capture(slot.page), self.limits.step_timeout_s)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        except Exception as e:
+            return {"screenshot_error": f"{type(e).__name__}: {str(e)[:200]}"}
+        return {"screenshot": f"{path.parent.name}/{path.name}"}
 
     async def _restore(self, slot: Slot):
         await slot.page.go_back(wait_until="commit")
@@ -1484,15 +1600,21 @@ def _result(pool: Pool, i: int, task: Task, info: dict | None = None) -> dict:
 
 
 def check_files(paths: list) -> int:
-    total, by_site, by_type, bad = 0, {}, {}, 0
+    """Load every config of every file and build its evaluator, without a browser; print the counts. Each
+    config that cannot be handled, and each unreadable file, is an ERROR line naming it (exit status 1); each
+    field read the way its author meant (read_quirks) is a WARNING line (exit status 0)."""
+    total, by_site, by_type, bad_files, skipped, quirks = 0, {}, {}, 0, 0, 0
     for path in paths:
         try:
-            tasks = load_tasks(path, resolve=False)
+            f = read_tasks(path, resolve=False)
         except (ValueError, FileNotFoundError) as e:
             print(f"ERROR {e}", file=sys.stderr)
-            bad += 1
+            bad_files += 1
             continue
-        for t in tasks:
+        for message in f.skipped:
+            print(f"ERROR {message}", file=sys.stderr)
+        skipped, quirks = skipped + len(f.skipped), quirks + len(f.quirks)
+        for t in f.tasks:
             total += 1
             for s in t.sites:
                 by_site[s] = by_site.get(s, 0) + 1
@@ -1501,7 +1623,10 @@ def check_files(paths: list) -> int:
     print(f"{total} tasks in {len(paths)} file(s)")
     print("by site:      " + ", ".join(f"{k} {v}" for k, v in sorted(by_site.items())))
     print("by eval type: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())))
-    return 1 if bad else 0
+    print(f"warnings:     {quirks} field(s) read the way their author meant (WARNING lines)")
+    if skipped or bad_files:
+        print(f"errors:       {skipped} task(s) cannot be handled, {bad_files} file(s) cannot be read (ERROR lines)")
+    return 1 if skipped or bad_files else 0
 
 
 if __name__ == "__main__":
@@ -1509,4 +1634,5 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="WebRL env: validate WebArena task configs (--check).")
     ap.add_argument("--check", nargs="+", metavar="FILE", required=True,
                     help="load configs, build every evaluator, print counts; non-zero exit naming the bad task and field")
+    logging.basicConfig(format="%(levelname)s %(message)s")   # WARNING lines beside the ERROR lines
     sys.exit(check_files(ap.parse_args().check))

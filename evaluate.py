@@ -1,16 +1,20 @@
 """evaluate.py: a policy on a task set at temperature 0, printed in the paper's Table 1 layout.
 
-    python evaluate.py --policy runs/webrl/phase0/actor                 # miniarena's 165 test tasks
-    python evaluate.py --policy runs/webrl/phase3/actor --limit 30      # a spread of 30 of them
-    python evaluate.py --policy runs/webrl/phase0/actor --steps --max-prompt-tokens 1024   # step accuracy
+    python evaluate.py                                                  # the latest run's SFT actor, miniarena's 165 test tasks
+    python evaluate.py --policy runs/webrl-20250601-093000/phase3/actor --limit 30   # a spread of 30 of them
+    python evaluate.py --steps --max-prompt-tokens 1024                 # step accuracy (the latest run's SFT actor)
     python evaluate.py --answer 1 --limit 40                            # no model: exit(message="1") at once
+    python evaluate.py --policy runs/webrl-20250601-093000/phase3/actor --limit 30 --screenshots && python report.py runs/eval
     # the real WebArena-Lite (sites running, their variables set: SHOPPING=http://host:7770 ...)
     python evaluate.py --policy THUDM/webrl-llama-3.1-8b --tasks webarena_lite.json --judge-url http://host/v1
 
 Success rate per site (Reddit, Gitlab, CMS, Map, OSS) and their average over tasks, as in the paper's
-Table 1 (WebArena-Lite: 165 tasks). Every episode is written as JSONL under --out/episodes (prompt,
+Table 1 (WebArena-Lite: 165 tasks); its last row says over how many tasks each column was computed. A --tasks
+config that cannot be handled is skipped, named (task id and field) and counted, and the others run;
+`python env.py --check FILE` lists such configs beforehand. Every episode is written as JSONL under --out/episodes (prompt,
 html, response, url, action, error, timings, score: what WebRL's data pipeline reads), and one line per
-task to --out/results.jsonl.
+task to --out/results.jsonl. --screenshots adds a small JPEG of each step's page beside the records (never
+part of the model's input); `python report.py OUT` shows the episodes step by step in report.html.
 
 fuzzy_match tasks (WebArena's LLM-judged answers) need a judge: --judge-url/--judge-model/--judge-key,
 or WEBRL_JUDGE_URL/MODEL/KEY; without one, such a task fails with a clear error before it runs.
@@ -30,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -43,9 +47,10 @@ import train
 
 @dataclass
 class EvalArgs:
-    policy: str = "runs/webrl/phase0/actor"
+    policy: str = ""
     """HF directory or hub name of the actor (a train.py checkpoint, THUDM/webrl-llama-3.1-8b, ...), or 'smollm2'
-    (the pretrained default before any training, pretrained.py)"""
+    (the pretrained default before any training, pretrained.py); empty: the SFT actor (phase0/actor) of the
+    latest run train.py named under runs/"""
     tasks: str = ""
     """a WebArena config file (one config or a list); empty: miniarena's test split on a local miniarena"""
     limit: int = 0
@@ -72,6 +77,9 @@ class EvalArgs:
     """instead of episodes, teacher-forced step accuracy on miniarena's oracle demonstrations (see above)"""
     answer: str = ""
     """no policy: answer this at every task's first step, exit(message=ANSWER) (see above); empty: the policy plays"""
+    screenshots: bool = False
+    """store a small JPEG (half-size viewport) of every step's page beside its episode record, for report.py;
+    never part of the model's input"""
 
 
 def step_kind(action: env.Action) -> str:
@@ -139,16 +147,30 @@ def demonstration_steps(a: EvalArgs) -> dict:
     return acc
 
 
+def latest_sft_actor() -> str:
+    """--policy's default: phase0/actor of the latest run train.py named under runs/ (train.named_runs)."""
+    actors = [r / "phase0" / "actor" for r in train.named_runs() if (r / "phase0" / "actor").is_dir()]
+    if not actors:
+        raise SystemExit(f"no --policy given and no run under {train.RUNS}/ has a phase0/actor yet: "
+                         "pass --policy DIR (or smollm2)")
+    return str(actors[-1])
+
+
 def main(a: EvalArgs) -> dict:
+    if not a.policy and not a.answer:
+        a.policy = latest_sft_actor()
     if a.steps:
         return demonstration_steps(a)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    # report.py reads the task set from it; the judge's API key stays out of it
+    (out / "args.json").write_text(json.dumps({k: v for k, v in asdict(a).items() if k != "judge_key"}, indent=1) + "\n")
     model, tok = load_policy(a) if not a.answer else (None, None)
     judge = env.Judge(a.judge_url, a.judge_model, a.judge_key or os.environ.get("WEBRL_JUDGE_KEY", "")) if a.judge_url else None
     arena = None
+    skipped = []   # configs of --tasks that cannot be handled: named as they are skipped, counted below
     if a.tasks:
-        configs = env.load_configs(a.tasks)
+        configs, skipped = train.task_file(a.tasks)
     else:
         from miniarena import MiniArena
         from miniarena.tasks import build
@@ -158,7 +180,7 @@ def main(a: EvalArgs) -> dict:
         configs = train.spread(configs, a.limit)
     t0 = time.time()
     pool = env.Pool(a.slots, arena=arena, limits=env.Limits(max_steps=a.max_steps), record_dir=str(out / "episodes"),
-                    judge=judge)
+                    judge=judge, screenshots=a.screenshots)
     try:
         if a.answer:
             guess = str(env.Action("exit", argument=a.answer))
@@ -172,9 +194,10 @@ def main(a: EvalArgs) -> dict:
     train.save_eval(out / "results.jsonl", results, configs)
     name = f"answer {json.dumps(a.answer)}" if a.answer else Path(a.policy).name if Path(a.policy).exists() else a.policy
     row = {"model": name, **train.success_table(results, configs)}
-    table = train.format_table([row])
+    table = train.format_table([row], configs)
     (out / "table.md").write_text(table + "\n")
-    print(f"{len(configs)} tasks in {time.time() - t0:.0f} s; episodes in {out / 'episodes'}\n\n{table}")
+    skips = f", {len(skipped)} skipped (their configs cannot be handled: named above)" if skipped else ""
+    print(f"{len(configs)} tasks in {time.time() - t0:.0f} s{skips}; episodes in {out / 'episodes'}\n\n{table}")
     return row
 
 

@@ -185,7 +185,7 @@ class ORM:
     def load(cls, path, dtype=torch.float32, device="cpu", **kw) -> "ORM":
         """An HF directory (one `train_orm` wrote) or a hub name (THUDM/webrl-orm-llama-3.1-8b)."""
         p, tok = policy.hf_tokenizer(path, "ORM")
-        model = AutoModelForCausalLM.from_pretrained(p, dtype=dtype).to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(p, **policy.dtype_kwarg(dtype)).to(device).eval()
         return cls(model, tok, **kw)
 
     @torch.no_grad()

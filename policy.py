@@ -58,6 +58,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import transformers
 from transformers import (AutoModel, AutoModelForCausalLM, AutoTokenizer, DynamicCache,
                           GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast)
 
@@ -214,7 +215,7 @@ def load_actor(path, dtype=torch.float32, device="cpu"):
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(p, dtype=dtype).to(device)
+    model = AutoModelForCausalLM.from_pretrained(p, **dtype_kwarg(dtype)).to(device)
     model.eval()
     return model, tok
 
@@ -252,6 +253,22 @@ def _pad_id(model, tok=None) -> int:
 
 def _accepts_logits_to_keep(model) -> bool:
     return "logits_to_keep" in inspect.signature(model.forward).parameters
+
+
+def dtype_kwarg(dtype, version: str = transformers.__version__) -> dict:
+    """from_pretrained's keyword for the weights' dtype, as the installed transformers (`version`) takes it:
+    `dtype` since 4.56 (there `torch_dtype` is deprecated), `torch_dtype` in 4.46 to 4.55."""
+    major, minor = (int(x) for x in version.split(".")[:2])
+    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": dtype}
+
+
+def kv_cache(model) -> dict:
+    """A fresh KV cache for a model's forward, as the keyword the installed transformers takes it under:
+    `cache` since 5.x renamed it (there `past_key_values` warns, and goes in 5.40), `past_key_values` in 4.46
+    to 4.x. The forward fills the cache in place, so the same keyword and object serve every decoding step."""
+    if "cache" in inspect.signature(model.forward).parameters:
+        return {"cache": DynamicCache(config=model.config)}
+    return {"past_key_values": DynamicCache()}
 
 
 # =============================================================================================
@@ -333,9 +350,9 @@ def _generate_batch(model, tok, prompt_ids, truncated, max_new_tokens, temperatu
     B = len(prompt_ids)
     ids, mask, pos = pad_batch(prompt_ids, pad, "left", device)
     kw = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
+    cache = kv_cache(model)
     # prefill: the whole left-padded prompt batch once, filling the KV cache
-    res = model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                past_key_values=DynamicCache(config=model.config), use_cache=True, **kw)
+    res = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **cache, **kw)
     logits = res.logits[:, -1].float()
     next_pos = pos[:, -1] + 1
     done = torch.zeros(B, dtype=torch.bool, device=device)
@@ -352,8 +369,7 @@ def _generate_batch(model, tok, prompt_ids, truncated, max_new_tokens, temperatu
             break
         # one decoding step: finished rows keep feeding pads; nobody reads their outputs
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        res = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                    past_key_values=res.past_key_values, use_cache=True)
+        res = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=next_pos[:, None], use_cache=True, **cache)
         logits = res.logits[:, -1].float()
         next_pos = next_pos + 1
     toks, lps, alive = (torch.stack(x, 1).cpu() for x in (toks, lps, alive))
@@ -490,7 +506,7 @@ class Critic(nn.Module):
         """A fresh critic on the decoder of an actor: a directory (loaded with AutoModel, which drops
         the LM head) or an in-memory causal LM (its base model is deep-copied)."""
         if isinstance(actor, (str, os.PathLike)):
-            trunk = AutoModel.from_pretrained(actor, dtype=dtype).to(device)
+            trunk = AutoModel.from_pretrained(actor, **dtype_kwarg(dtype)).to(device)
         else:
             trunk = copy.deepcopy(actor.base_model).to(device=device, dtype=dtype)
         return cls(trunk, seed=seed)
@@ -547,7 +563,7 @@ class Critic(nn.Module):
         if not (p / HEADS_FILE).exists():
             raise FileNotFoundError(f"{p} is not a saved critic (no {HEADS_FILE}); "
                                     "use Critic.from_actor for a fresh one")
-        critic = cls(AutoModel.from_pretrained(p, dtype=dtype).to(device))
+        critic = cls(AutoModel.from_pretrained(p, **dtype_kwarg(dtype)).to(device))
         state = torch.load(p / HEADS_FILE, map_location=device, weights_only=True)
         critic.head1.load_state_dict(state["head1"])
         critic.head2.load_state_dict(state["head2"])

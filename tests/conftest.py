@@ -69,6 +69,19 @@ def pages_url():
 
 
 @pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One `train.py --smoke --screenshots` run for the whole session (test_train checks the loop, test_report
+    the report of it): (run directory, the finished process with its stdout and stderr). Read it, never change it."""
+    import subprocess
+    run = tmp_path_factory.mktemp("smoke") / "smoke"
+    t = time.time()
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), "--smoke", "--screenshots", "--run-dir", str(run)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=900)
+    print(f"smoke run: {time.time() - t:.0f}s")
+    return run, r
+
+
+@pytest.fixture(scope="session")
 def arena():
     from miniarena import MiniArena
     with MiniArena(seed=0) as a:

@@ -336,9 +336,14 @@ def test_start_values_and_the_critic_filter_in_evolve(arena, train, tiny_critic)
         assert counts["deduplicated"] == 6 and counts["kept_by_critic"] == 6 and counts["tasks"] == 3
         assert all(0.0 <= c["curriculum"]["start_value"] <= 1.0 for c in configs)
         assert seen == {C.intent_key(c["intent"]) for c in configs}
+        # the run report shows what was left out, and why
+        assert [c["curriculum"]["dropped"] for c in counts["dropped"]] == ["beyond the phase's 3 tasks"] * 3
+        assert not any("dropped" in c["curriculum"] for c in configs)
         _, counts = C.evolve(gen, train[::300], 3, set(), random.Random(0), phase=2, critic=critic, tok=tok,
                              pool=pool, low=0.0, high=0.0, max_prompt_tokens=512)
         assert counts["kept_by_critic"] == 0 and counts["tasks"] == 0
+        assert len(counts["dropped"]) == 6 and all(c["curriculum"]["dropped"].startswith("critic value ") and
+                                                   c["curriculum"]["dropped"].endswith("outside [0.0, 0.0]") for c in counts["dropped"])
     assert not math.isnan(sum(values))
     with pytest.raises(ValueError, match="pool="):
         C.evolve(gen, train[:2], 2, set(), random.Random(0), phase=2, critic=critic, tok=tok)

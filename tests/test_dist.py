@@ -225,7 +225,8 @@ def test_torchrun_train_smoke(tmp_path):
     assert "| model | Reddit | Gitlab | CMS | Map | OSS | Avg |" in out and "| WebRL phase 1 |" in out
     assert out.count("| SFT |") == 1                       # rank 0 alone prints and writes
     assert [json.loads(l)["phase"] for l in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1]
-    assert {p.name for p in (run / "episodes").iterdir()} == {"rank0", "rank1"}
+    # every rank records its own episodes: episodes/phase{k}/{kind}/rank{r}
+    assert {p.name for p in (run / "episodes" / "phase1" / "eval").iterdir()} == {"rank0", "rank1"}
     model, tok = policy.load_actor(run / "phase1" / "actor")
     critic = policy.Critic.load(run / "phase1" / "critic")
     g = policy.generate(model, tok, [policy.build_prompt("Show me the orders", [], '<a id="1">Orders</a>')],

@@ -141,7 +141,10 @@ GOOD = {"task_id": 7, "intent": "x", "sites": ["reddit"], "start_url": "__REDDIT
     ({"eval": {"eval_types": ["vibes"]}}, "task_id 7.*unknown type 'vibes'"),
     ({"eval": "string_match"}, "task_id 7.*'eval'"),
     ({"eval": {"eval_types": ["string_match"]}}, "task_id 7.*reference_answers"),
-    ({"eval": {"eval_types": ["string_match"], "reference_answers": {"must_include": "x"}}}, "must_include must be a list"),
+    # (a bare string is read as a one-string list: tests/test_webarena_configs.py)
+    ({"eval": {"eval_types": ["string_match"], "reference_answers": {"must_include": 5}}}, "must_include must be a list"),
+    ({"eval": {"eval_types": ["program_html"], "program_html": [{"url": "last", "locator": "",
+      "required_contents": {"must_include": [1]}}]}}, r"program_html\[0\].required_contents.must_include"),
     ({"eval": {"eval_types": ["url_match"], "reference_url": ""}}, "reference_url"),
     ({"eval": {"eval_types": ["program_html"], "program_html": [{"url": "last", "locator": "alert(1)",
       "required_contents": {"exact_match": "a"}}]}}, r"program_html\[0\].locator"),

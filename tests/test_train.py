@@ -80,12 +80,9 @@ def test_existing_run_dir_needs_resume(tmp_path):
     assert r.returncode != 0 and "--resume" in r.stderr
 
 
-def test_smoke_runs_the_whole_loop(tmp_path):
-    run = tmp_path / "smoke"
-    t = time.time()
-    r = run_train("--smoke", "--run-dir", str(run))
+def test_smoke_runs_the_whole_loop(smoke_run, tmp_path):
+    run, r = smoke_run      # train.py --smoke --screenshots, shared with test_report.py
     assert r.returncode == 0, r.stderr[-3000:]
-    print(f"smoke run: {time.time() - t:.0f}s")
     assert "| model | Reddit | Gitlab | CMS | Map | OSS | Avg |" in r.stdout
     assert "| SFT |" in r.stdout and "| WebRL phase 2 |" in r.stdout
     metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
@@ -112,13 +109,18 @@ def test_smoke_runs_the_whole_loop(tmp_path):
     # evaluate.py runs a checkpoint on (a spread of) miniarena's test split and prints the same table
     out = tmp_path / "eval"
     r = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "--policy", str(run / "phase0" / "actor"), "--limit", "5",
-                        "--max-steps", "3", "--max-prompt-tokens", "1024", "--out", str(out)], cwd=ROOT,
+                        "--max-steps", "3", "--max-prompt-tokens", "1024", "--out", str(out), "--screenshots"], cwd=ROOT,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "| model | Reddit | Gitlab | CMS | Map | OSS | Avg |" in r.stdout and "| actor |" in r.stdout
     lines = [json.loads(l) for l in (out / "results.jsonl").read_text().splitlines()]
     assert len(lines) == 5 and {l["site"] for l in lines} == {"shopping", "shopping_admin", "reddit", "gitlab", "map"}
     assert len(list((out / "episodes").glob("*.jsonl"))) == 5
+    # --screenshots: a JPEG per step beside the records, which report.py shows with the evaluation's episodes
+    import report
+    episodes = report.load(out)["blobs"][0]["episodes"]
+    assert [e["intent"] for e in episodes] == [l["intent"] for l in lines]
+    assert all(s["shot"] is not None for e in episodes for s in e["steps"]) and sum(len(e["steps"]) for e in episodes) >= 5
     # --steps: teacher-forced step accuracy on the oracle's demonstrations of the same tasks
     r = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "--policy", str(run / "phase0" / "actor"), "--limit", "5",
                         "--steps", "--max-prompt-tokens", "1024", "--out", str(out)], cwd=ROOT,
