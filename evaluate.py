@@ -42,6 +42,7 @@ import torch
 import env
 import policy
 import pretrained
+import rundir
 import train
 
 
@@ -126,7 +127,7 @@ def demonstration_steps(a: EvalArgs) -> dict:
     if a.tasks:
         raise SystemExit("--steps needs miniarena's oracle: it cannot be combined with --tasks")
     configs = build("test", a.seed)
-    configs = train.spread(configs, a.limit) if a.limit else configs
+    configs = rundir.spread(configs, a.limit) if a.limit else configs
     arena = MiniArena(seed=a.seed).start()
     try:
         results = oracle.run(configs, slots=a.slots, arena=arena)
@@ -148,10 +149,10 @@ def demonstration_steps(a: EvalArgs) -> dict:
 
 
 def latest_sft_actor() -> str:
-    """--policy's default: phase0/actor of the latest run train.py named under runs/ (train.named_runs)."""
-    actors = [r / "phase0" / "actor" for r in train.named_runs() if (r / "phase0" / "actor").is_dir()]
+    """--policy's default: phase0/actor of the latest run train.py named under runs/ (rundir.named_runs)."""
+    actors = [r / "phase0" / "actor" for r in rundir.named_runs() if (r / "phase0" / "actor").is_dir()]
     if not actors:
-        raise SystemExit(f"no --policy given and no run under {train.RUNS}/ has a phase0/actor yet: "
+        raise SystemExit(f"no --policy given and no run under {rundir.RUNS}/ has a phase0/actor yet: "
                          "pass --policy DIR (or smollm2)")
     return str(actors[-1])
 
@@ -170,14 +171,14 @@ def main(a: EvalArgs) -> dict:
     arena = None
     skipped = []   # configs of --tasks that cannot be handled: named as they are skipped, counted below
     if a.tasks:
-        configs, skipped = train.task_file(a.tasks)
+        configs, skipped = rundir.task_file(a.tasks)
     else:
         from miniarena import MiniArena
         from miniarena.tasks import build
         configs = build("test", a.seed)
         arena = MiniArena(seed=a.seed).start()
     if a.limit:
-        configs = train.spread(configs, a.limit)
+        configs = rundir.spread(configs, a.limit)
     t0 = time.time()
     pool = env.Pool(a.slots, arena=arena, limits=env.Limits(max_steps=a.max_steps), record_dir=str(out / "episodes"),
                     judge=judge, screenshots=a.screenshots)
@@ -191,10 +192,10 @@ def main(a: EvalArgs) -> dict:
         pool.close()
         if arena is not None:
             arena.stop()
-    train.save_eval(out / "results.jsonl", results, configs)
+    rundir.save_eval(out / "results.jsonl", results, configs)
     name = f"answer {json.dumps(a.answer)}" if a.answer else Path(a.policy).name if Path(a.policy).exists() else a.policy
-    row = {"model": name, **train.success_table(results, configs)}
-    table = train.format_table([row], configs)
+    row = {"model": name, **rundir.success_table(results, configs)}
+    table = rundir.format_table([row], configs)
     (out / "table.md").write_text(table + "\n")
     skips = f", {len(skipped)} skipped (their configs cannot be handled: named above)" if skipped else ""
     print(f"{len(configs)} tasks in {time.time() - t0:.0f} s{skips}; episodes in {out / 'episodes'}\n\n{table}")

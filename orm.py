@@ -566,7 +566,7 @@ def data(args: Args, splits=("train", "test")) -> dict:
             if not path.exists():
                 from miniarena import MiniArena
                 from miniarena.tasks import build
-                from train import spread
+                from rundir import spread
                 arena = arena or MiniArena(seed=args.seed).start()
                 tasks = spread(build(split, args.seed), meta["tasks"])
                 model, tok = policy.load_actor(pretrained.resolve(args.policy)) if args.policy else (None, None)

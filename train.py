@@ -65,7 +65,6 @@ import json
 import math
 import os
 import random
-import re
 import shutil
 import sys
 import time
@@ -82,11 +81,11 @@ import frozen
 import orm
 import policy
 import pretrained
+import rundir
 from replay import ReplayBuffer
 
 ALGOS = ("webrl", "filtered_bc", "awr", "digirl", "sft")
 ALGO_NAMES = {"webrl": "WebRL", "filtered_bc": "Filtered BC", "awr": "AWR", "digirl": "DigiRL", "sft": "SFT"}
-SITE_COLUMNS = [("reddit", "Reddit"), ("gitlab", "Gitlab"), ("shopping_admin", "CMS"), ("map", "Map"), ("shopping", "OSS")]
 
 
 @dataclass
@@ -372,16 +371,6 @@ def record_episodes(pool, run: Path, phase: int, kind: str, args: Args) -> None:
     pool.screenshots = args.screenshots and kind == "eval"
 
 
-def refresh_report(run: Path) -> None:
-    """RUN/report.html (report.py), rewritten at the end of every phase; a report that fails to build is a
-    warning, never the end of the run."""
-    try:
-        import report
-        report.write(run, run / "report.html")
-    except Exception as e:
-        print(f"warning: {run / 'report.html'} not refreshed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-
-
 def rank_cores() -> int:
     """This rank's share of the machine's cores."""
     return max(1, (os.cpu_count() or 2) // dist.info().world)
@@ -407,60 +396,6 @@ def browser_threads():
         yield
     finally:
         torch.set_num_threads(cores)
-
-
-def success_table(results: list, tasks: list) -> dict:
-    """Success rate (%) per site and their average, the paper's Table 1 columns."""
-    per = {s: [] for s, _ in SITE_COLUMNS}
-    for r, t in zip(results, tasks):
-        per.setdefault(t["sites"][0], []).append(r["score"] == 1.0)
-    row = {name: (100.0 * sum(v) / len(v) if v else float("nan")) for (s, name), v in ((c, per[c[0]]) for c in SITE_COLUMNS)}
-    done = [x for v in per.values() for x in v]
-    row["Avg"] = 100.0 * sum(done) / max(1, len(done))
-    return row
-
-
-def names_copied(results: list, tasks: list) -> float:
-    """% of episodes in which an action's argument or the final answer contains one of the task's
-    instantiation values (those with 3+ letters, any case): whether the actor follows its instruction at all,
-    a signal that moves long before whole tasks succeed."""
-    hits = []
-    for r, t in zip(results, tasks):
-        values = [str(v).lower() for v in (t.get("instantiation_dict") or {}).values() if re.search("[A-Za-z]{3}", str(v))]
-        said = " ".join([env.parse_action(s["action"]).argument or "" for s in r["steps"] if s.get("action")]
-                        + [r.get("answer") or ""]).lower()
-        if values:
-            hits.append(any(v in said for v in values))
-    return 100.0 * sum(hits) / max(1, len(hits))
-
-
-def task_counts(tasks: list) -> dict:
-    """How many tasks each Table 1 column is computed over (success_table's grouping: a task's first site)."""
-    first = [t["sites"][0] for t in tasks]
-    return {**{name: first.count(s) for s, name in SITE_COLUMNS}, "Avg": len(tasks)}
-
-
-def format_table(rows: list, tasks: list | None = None) -> str:
-    """Table 1's layout: success (%) per site and their average, one row per model; with the evaluated `tasks`,
-    a last row says over how many tasks each column was computed."""
-    cols = [name for _, name in SITE_COLUMNS] + ["Avg"]
-    lines = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for r in rows:
-        lines.append(f"| {r['model']} | " + " | ".join("-" if math.isnan(r[c]) else f"{r[c]:.1f}" for c in cols) + " |")
-    if tasks is not None:
-        n = task_counts(tasks)
-        lines.append("| tasks (n) | " + " | ".join(str(n[c]) for c in cols) + " |")
-    return "\n".join(lines)
-
-
-def task_file(path: str) -> tuple[list[dict], list[str]]:
-    """The configs of a WebArena task file that can be handled (env.read_tasks), and one message per config that
-    cannot, each printed as it is skipped (naming task id and field): one bad config never sinks a benchmark."""
-    f = env.read_tasks(path, resolve=False)
-    if dist.info().is_main:
-        for message in f.skipped:
-            print(f"skipped: {message}", file=sys.stderr, flush=True)
-    return [t.config for t in f.tasks], f.skipped
 
 
 # =============================================================================================
@@ -691,88 +626,6 @@ def attach_advantages(critic, steps: list, next_steps: list, args: Args, pad_id:
 # =============================================================================================
 # Run state: checkpoints and resume
 
-RUNS = Path("runs")
-RUN_NAME = re.compile(r"webrl-(\d{8}-\d{6})(?:-(\d+))?")   # new_run_dir's names
-
-
-def new_run_dir(root: Path = RUNS, now: float | None = None) -> Path:
-    """A directory for a new run: root/webrl-YYYYmmdd-HHMMSS (local time), with -2, -3, ... when another run
-    started in the same second. So a second `make train` starts a second run beside the first."""
-    base = "webrl-" + time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    path, k = root / base, 1
-    while path.exists():
-        k += 1
-        path = root / f"{base}-{k}"
-    return path
-
-
-def named_runs(root: Path = RUNS) -> list[Path]:
-    """The run directories under root that new_run_dir named, oldest first."""
-    found = [(m.group(1), int(m.group(2) or 1), p) for p in root.glob("webrl-*")
-             if p.is_dir() and (m := RUN_NAME.fullmatch(p.name))]
-    return [p for *_, p in sorted(found)]
-
-
-def unfinished(run: Path) -> bool:
-    """Whether `run` holds a run (its args.json) that has not finished every phase it was last started for."""
-    try:
-        args = json.loads((run / "args.json").read_text())
-    except (OSError, ValueError):
-        return False
-    state = run / "state.json"
-    finished = json.loads(state.read_text())["finished"] if state.exists() else -1
-    return finished < (0 if args.get("algo") == "sft" else args["phases"])
-
-
-def pick_run_dir(run_dir: str, resume: bool, root: Path = RUNS) -> Path:
-    """This invocation's run directory. --run-dir given: that one, refused when it already holds a run and
-    this is no --resume (a run is never overwritten). None given: a new directory (new_run_dir), or with
-    --resume the latest unfinished run that new_run_dir named."""
-    if run_dir:
-        run = Path(run_dir)
-        if run.exists() and any(run.iterdir()) and not resume:
-            raise SystemExit(f"{run} already holds a run: pass --resume to continue it or choose another --run-dir")
-        return run
-    if not resume:
-        return new_run_dir(root)
-    todo = [r for r in named_runs(root) if unfinished(r)]
-    if not todo:
-        raise SystemExit(f"--resume: no unfinished run under {root}/ (webrl-*) to continue; name one with --run-dir")
-    return todo[-1]
-
-
-def save_json_atomic(path: Path, data) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
-def save_checkpoint(run: Path, phase: int, model, tok, critic=None) -> Path:
-    """phase{k}/actor (+ critic) as HF directories, written beside and renamed into place."""
-    final, tmp = run / f"phase{phase}", run / f"phase{phase}.tmp"
-    if dist.info().is_main:
-        shutil.rmtree(tmp, ignore_errors=True)
-    dist.save_pretrained(model, tok, tmp / "actor")       # gathered from the shards, rank 0 writes
-    if critic is not None:
-        dist.save_pretrained(critic, tok, tmp / "critic")
-    if dist.info().is_main:
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-    dist.barrier()
-    return final
-
-
-def save_eval(path: Path, results: list, tasks: list) -> None:
-    """One line per evaluated task: its intent, what the policy answered, how the episode ended, the score
-    (the steps themselves are in the pool's episode records); rank 0 writes."""
-    if not dist.info().is_main:
-        return
-    with open(path, "w") as f:
-        for r, t in zip(results, tasks):
-            f.write(json.dumps({"task_id": t["task_id"], "site": t["sites"][0], "intent": t["intent"], "score": r["score"],
-                                "end": r["end"], "answer": r["answer"], "eval_error": r["eval_error"],
-                                "steps": len(r["steps"]), "template": t.get("intent_template")}) + "\n")
-
 
 def demonstrations(arena, tasks: list, args: Args, path: Path) -> list[dict]:
     """The oracle's trajectories of the SFT tasks, as steps (prompt, response); cached in the run dir."""
@@ -783,7 +636,7 @@ def demonstrations(arena, tasks: list, args: Args, path: Path) -> list[dict]:
     steps = [{"prompt": s["prompt"], "response": s["response"], "task_id": r["task_id"], "step": s["step"],
               "site": t["sites"][0]} for r, t in zip(results, tasks) if r["score"] == 1.0 for s in r["steps"]]
     if dist.info().is_main:
-        save_json_atomic(path, steps)
+        rundir.save_json_atomic(path, steps)
     return steps
 
 
@@ -797,23 +650,6 @@ def encode_steps(tok, steps: list, args: Args) -> None:
 
 # =============================================================================================
 # The loop
-
-
-def spread(tasks: list, n: int) -> list:
-    """n tasks taken round robin over sites, evenly over each site's list (its templates)."""
-    if n >= len(tasks):
-        return tasks
-    by_site: dict = {}
-    for t in tasks:
-        by_site.setdefault(t["sites"][0], []).append(t)
-    picked, i = [], 0
-    while len(picked) < n:
-        for site, ts in by_site.items():
-            k = i * len(ts) // max(1, -(-n // len(by_site)))
-            if len(picked) < n and k < len(ts) and ts[k] not in picked:
-                picked.append(ts[k])
-        i += 1
-    return sorted(picked, key=lambda t: t["task_id"])
 
 
 class FromRank0:
@@ -906,7 +742,7 @@ def main(args: Args) -> list[dict]:
     from miniarena.tasks import build
 
     d = dist.init()
-    run = pick_run_dir(args.run_dir, args.resume)   # every rank looks before rank 0 writes
+    run = rundir.pick_run_dir(args.run_dir, args.resume)   # every rank looks before rank 0 writes
     run = Path(dist.gather([str(run)] if d.is_main else [])[0])   # a new run's name is rank 0's
     args.run_dir = str(run)
     state_path = run / "state.json"
@@ -920,7 +756,7 @@ def main(args: Args) -> list[dict]:
         for leftover in (run / "episodes").glob("phase*"):   # the episodes of a phase that is redone
             if leftover.name[5:].isdigit() and int(leftover.name[5:]) > state["finished"]:
                 shutil.rmtree(leftover, ignore_errors=True)
-        save_json_atomic(run / "args.json", dataclasses.asdict(args))
+        rundir.save_json_atomic(run / "args.json", dataclasses.asdict(args))
         ReplayBuffer(run / "replay.jsonl").drop_after(state["finished"])   # a phase that did not finish is redone
     dist.barrier()
     torch.manual_seed(args.seed)
@@ -931,11 +767,11 @@ def main(args: Args) -> list[dict]:
 
     skipped = {"test": [], "training": []}   # configs of the task files that cannot be handled, named as skipped
     if args.train_tasks:   # real sites: the configs' placeholders come from SHOPPING=... (env.site_urls)
-        train_tasks, skipped["training"] = task_file(args.train_tasks)
-        test_tasks, skipped["test"] = task_file(args.test_tasks)
+        train_tasks, skipped["training"] = rundir.task_file(args.train_tasks)
+        test_tasks, skipped["test"] = rundir.task_file(args.test_tasks)
     else:
         train_tasks, test_tasks = build("train", args.seed), build("test", args.seed)
-    test_tasks = spread(test_tasks, args.eval_tasks)
+    test_tasks = rundir.spread(test_tasks, args.eval_tasks)
     sft_tasks = random.Random(f"sft{args.seed}").sample(train_tasks, min(args.sft_tasks, len(train_tasks)))
     seen = {curriculum.intent_key(t["intent"]) for t in sft_tasks}   # tasks already played: not generated again
     for k in range(1, state["finished"] + 1):
@@ -971,18 +807,18 @@ def main(args: Args) -> list[dict]:
             drop_states(demos)
             record_episodes(pool, run, 0, "eval", args)
             results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, "eval sft")
-            row = {"model": "SFT", "phase": 0, **success_table(results, test_tasks)}
+            row = {"model": "SFT", "phase": 0, **rundir.success_table(results, test_tasks)}
             replay.add_demonstrations([{k: x[k] for k in ("prompt", "response", "prompt_ids", "action_ids", "task_id", "step")}
                                        for x in demos])
             if args.reward == "orm" and not args.orm:
                 orm_tasks = random.Random(f"orm{args.seed}").sample(train_tasks, min(args.orm_tasks, len(train_tasks)))
                 record_episodes(pool, run, 0, "orm", args)
                 m.update(train_judge(pool, model, tok, orm_tasks, args, judge_path))
-            save_checkpoint(run, 0, model, tok)
-            save_eval(run / "phase0" / "eval.jsonl", results, test_tasks)
+            rundir.save_checkpoint(run, 0, model, tok)
+            rundir.save_eval(run / "phase0" / "eval.jsonl", results, test_tasks)
             m.update(phase=0, demos=len(demos), sft_tasks=len(sft_tasks), success=row["Avg"],
-                     names_copied=names_copied(results, test_tasks), seconds=time.time() - t0)
-            finish_phase(run, state, rows, row, m, metrics_path)
+                     names_copied=rundir.names_copied(results, test_tasks), seconds=time.time() - t0)
+            rundir.finish_phase(run, state, rows, row, m, metrics_path)
 
         # -- phases 1..N -----------------------------------------------------------------------------------
         judge = orm.ORM.load(judge_path, device=d.device, max_tokens=args.max_prompt_tokens) if args.reward == "orm" else None
@@ -1060,101 +896,23 @@ def main(args: Args) -> list[dict]:
             # 7. evaluate on the test split at temperature 0
             record_episodes(pool, run, phase, "eval", args)
             eval_results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, f"eval phase {phase}")
-            row = {"model": f"{ALGO_NAMES[args.algo]} phase {phase}", "phase": phase, **success_table(eval_results, test_tasks)}
-            save_checkpoint(run, phase, model, tok, critic)
-            save_eval(run / f"phase{phase}" / "eval.jsonl", eval_results, test_tasks)
-            m.update(success=row["Avg"], names_copied=names_copied(eval_results, test_tasks), seconds=time.time() - t0)
-            finish_phase(run, state, rows, row, m, metrics_path)
+            row = {"model": f"{ALGO_NAMES[args.algo]} phase {phase}", "phase": phase, **rundir.success_table(eval_results, test_tasks)}
+            rundir.save_checkpoint(run, phase, model, tok, critic)
+            rundir.save_eval(run / f"phase{phase}" / "eval.jsonl", eval_results, test_tasks)
+            m.update(success=row["Avg"], names_copied=rundir.names_copied(eval_results, test_tasks), seconds=time.time() - t0)
+            rundir.finish_phase(run, state, rows, row, m, metrics_path)
     finally:
         pool.close()
         if arena is not None:
             arena.stop()
     if d.is_main:
-        print("\n" + format_table(rows, test_tasks))
+        print("\n" + rundir.format_table(rows, test_tasks))
         if skipped["test"] or skipped["training"]:
             print(f"skipped: {len(skipped['test'])} test and {len(skipped['training'])} training task(s) whose configs "
                   "cannot be handled (named at the start)")
         print(f"\nrun directory: {run}", flush=True)
     dist.close()
     return rows
-
-
-def duration(seconds: float) -> str:
-    """A time span as a person reads it: 1h 02m, 12m 03s, 45s."""
-    s = round(seconds)
-    return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
-
-
-def phase_summary(row: dict, prev: dict | None, m: dict, metrics_path: Path) -> str:
-    """A finished phase as the console shows it: a few aligned lines read at a glance (test success and its change,
-    rollout reward, ORM agreement, tasks, replay, losses, KL, time); a line the phase has no numbers for is left
-    out. The full record is the phase's line in metrics.jsonl."""
-    def has(*keys):
-        return all(m.get(k) is not None for k in keys)
-
-    def loss(name):   # the mean over the first tenth of the updates -> over the last (first_last)
-        first, last = m.get(f"{name}_loss_first"), m.get(f"{name}_loss_last")
-        return None if first is None else f"{first:.4f} -> {last:.4f}"
-
-    change = f"  ({row['Avg'] - prev['Avg']:+.1f} vs phase {prev['phase']})" if prev else ""
-    truth = f"  (the evaluators: {m['rollout_success']:.1f}%)" if has("rollout_success") else ""
-    tasks = [f"{m[k]} {what}" for k, what in (("tasks_generated", "generated"), ("tasks_kept_by_critic", "kept by the critic"),
-                                               ("tasks_from_train_split", "from the training split")) if has(k)]
-    lines = [
-        ("test success", f"{row['Avg']:.1f}%{change}"),
-        ("demonstrations", f"{m['demos']} steps of {m['sft_tasks']} tasks" if has("demos", "sft_tasks") else None),
-        ("ORM trained on", f"{m['orm_examples']} labelled episodes" if has("orm_examples") else None),
-        ("rollout reward", f"{m['rollout_reward']:.1f}% of {m['tasks']} tasks{truth}" if has("rollout_reward", "tasks") else None),
-        ("ORM agreement", f"{100 * m['orm_agreement']:.1f}% with the evaluators" if has("orm_agreement") else None),
-        ("tasks", ", ".join(tasks)),
-        ("replay", f"{m['replay_kept']} of {m['replay_scored']} old steps kept, {m['replay_sampled']} replayed, "
-                   f"{m['fresh_steps']} fresh" if has("replay_kept", "replay_scored", "replay_sampled", "fresh_steps") else None),
-        ("pretrain loss", loss("pretrain")),
-        ("SFT loss", loss("sft")),
-        ("critic loss", loss("critic")),
-        ("actor loss", loss("actor")),
-        ("KL to ref", f"{m['kl_to_ref']:.4f}" if has("kl_to_ref") else None),
-        ("time", duration(m["seconds"])),
-        ("full record", f"{metrics_path} (line of phase {row['phase']})"),
-    ]
-    lines = [(k, v) for k, v in lines if v]
-    width = max(len(k) for k, _ in lines)
-    return "\n".join([f"phase {row['phase']} done"] + [f"  {k:<{width}}  {v}" for k, v in lines])
-
-
-def finish_phase(run: Path, state: dict, rows: list, row: dict, metrics: dict, metrics_path: Path) -> None:
-    """Record a finished phase: metrics line, table, state (the resume point), learning curve."""
-    rows.append(row)
-    state["finished"], state["rows"] = row["phase"], rows
-    if not dist.info().is_main:
-        return
-    with open(metrics_path, "a") as f:
-        f.write(json.dumps(metrics) + "\n")
-    (run / "table.md").write_text(format_table(rows) + "\n")
-    save_json_atomic(run / "state.json", state)
-    print(phase_summary(row, rows[-2] if len(rows) > 1 else None, metrics, metrics_path), flush=True)
-    plot_curve(run, rows)
-    refresh_report(run)
-
-
-def plot_curve(run: Path, rows: list) -> None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    xs = [r["phase"] for r in rows]
-    for _, name in SITE_COLUMNS:
-        ax.plot(xs, [r[name] for r in rows], marker=".", alpha=0.5, label=name)
-    ax.plot(xs, [r["Avg"] for r in rows], marker="o", color="black", label="Avg")
-    ax.set_xlabel("phase (0 = SFT)")
-    ax.set_ylabel("test success (%)")
-    ax.legend(fontsize=7, ncol=3)
-    fig.tight_layout()
-    fig.savefig(run / "curve.png", dpi=120)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

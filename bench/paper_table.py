@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import evaluate  # noqa: E402
 import train  # noqa: E402
-from train import ALGO_NAMES, SITE_COLUMNS  # noqa: E402
+from rundir import SITE_COLUMNS  # noqa: E402
+from train import ALGO_NAMES  # noqa: E402
 
 # name -> (train.py flags, phases: None = --phases, else fixed)
 RUNS = {

@@ -5,7 +5,7 @@ import pytest
 
 import env
 import evaluate
-import train
+import rundir
 from miniarena.tasks import build
 
 CLICK3, CLICK4 = 'do(action="Click", element="3")', 'do(action="Click", element="4")'
@@ -36,7 +36,7 @@ def test_step_accuracy_by_hand():
 def test_answer_plays_no_model_and_is_scored_by_each_task(tmp_path):
     # --answer: every task ends at its first step with exit(message=ANSWER); pick the reference answer of one
     # string_match task among the five, so that task scores 1 and the others score what their evaluator says
-    configs = train.spread(build("test", 0), 5)
+    configs = rundir.spread(build("test", 0), 5)
     only_answer = [c for c in configs if c["eval"]["eval_types"] == ["string_match"]]
     ref = only_answer[0]["eval"]["reference_answers"]
     answer = ref.get("exact_match") or " ".join(ref["must_include"])

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-import train
+import rundir
 
 
 def make_run(root, name, phases=3, finished=None, algo="webrl"):
@@ -20,14 +20,14 @@ def make_run(root, name, phases=3, finished=None, algo="webrl"):
 
 def test_each_run_gets_a_new_directory(tmp_path):
     now = time.mktime((2025, 6, 1, 9, 30, 0, 0, 0, -1))
-    first = train.new_run_dir(tmp_path, now)
+    first = rundir.new_run_dir(tmp_path, now)
     assert first == tmp_path / "webrl-20250601-093000" and not first.exists()
     first.mkdir()
-    second = train.new_run_dir(tmp_path, now)          # the same second: numbered, never the same directory
+    second = rundir.new_run_dir(tmp_path, now)          # the same second: numbered, never the same directory
     assert second == tmp_path / "webrl-20250601-093000-2"
     second.mkdir()
-    assert train.new_run_dir(tmp_path, now).name == "webrl-20250601-093000-3"
-    assert train.pick_run_dir("", False, tmp_path).name.startswith("webrl-")
+    assert rundir.new_run_dir(tmp_path, now).name == "webrl-20250601-093000-3"
+    assert rundir.pick_run_dir("", False, tmp_path).name.startswith("webrl-")
 
 
 def test_resume_without_a_directory_continues_the_latest_unfinished_run(tmp_path):
@@ -37,25 +37,25 @@ def test_resume_without_a_directory_continues_the_latest_unfinished_run(tmp_path
     make_run(tmp_path, "webrl-20250604-080000", phases=0, finished=0, algo="sft")   # --algo sft: phase 0 is all
     make_run(tmp_path, "p2", finished=0)                              # named by hand: resumed by naming it
     (tmp_path / "webrl-20250605-080000").mkdir()                      # no args.json: not a run
-    assert train.pick_run_dir("", True, tmp_path) == latest
+    assert rundir.pick_run_dir("", True, tmp_path) == latest
     killed = make_run(tmp_path, "webrl-20250602-080000-2")           # killed in phase 0, no state.json yet
-    assert train.pick_run_dir("", True, tmp_path) == killed
-    assert [r.name for r in train.named_runs(tmp_path)][:3] == ["webrl-20250601-093000", "webrl-20250602-080000",
+    assert rundir.pick_run_dir("", True, tmp_path) == killed
+    assert [r.name for r in rundir.named_runs(tmp_path)][:3] == ["webrl-20250601-093000", "webrl-20250602-080000",
                                                                  "webrl-20250602-080000-2"]
 
 
 def test_resume_with_nothing_to_continue_is_a_clear_error(tmp_path):
     make_run(tmp_path, "webrl-20250603-080000", finished=3)
     with pytest.raises(SystemExit, match="no unfinished run"):
-        train.pick_run_dir("", True, tmp_path)
+        rundir.pick_run_dir("", True, tmp_path)
 
 
 def test_an_explicit_run_dir_that_holds_a_run_is_refused_unless_resumed(tmp_path):
     run = make_run(tmp_path, "mine", finished=3)
     with pytest.raises(SystemExit, match="already holds a run"):
-        train.pick_run_dir(str(run), False, tmp_path)
-    assert train.pick_run_dir(str(run), True, tmp_path) == run
-    assert train.pick_run_dir(str(tmp_path / "fresh"), False, tmp_path) == tmp_path / "fresh"
+        rundir.pick_run_dir(str(run), False, tmp_path)
+    assert rundir.pick_run_dir(str(run), True, tmp_path) == run
+    assert rundir.pick_run_dir(str(tmp_path / "fresh"), False, tmp_path) == tmp_path / "fresh"
 
 
 def test_phase_summary_is_short_aligned_and_leaves_out_what_a_phase_lacks(tmp_path):
@@ -64,7 +64,7 @@ def test_phase_summary_is_short_aligned_and_leaves_out_what_a_phase_lacks(tmp_pa
          "tasks_generated": 20, "tasks_kept_by_critic": 9, "tasks_from_train_split": 7, "replay_scored": 250,
          "replay_kept": 60, "replay_sampled": 40, "fresh_steps": 120, "critic_loss_first": 0.69, "critic_loss_last": 0.51,
          "actor_loss_first": 0.03, "actor_loss_last": 0.012, "kl_to_ref": 0.0042, "adv_std": 0.3, "seconds": 3725.0}
-    text = train.phase_summary({"phase": 2, "Avg": 15.0}, {"phase": 1, "Avg": 12.5}, m, path)
+    text = rundir.phase_summary({"phase": 2, "Avg": 15.0}, {"phase": 1, "Avg": 12.5}, m, path)
     lines = text.splitlines()
     labels = ["test success", "rollout reward", "ORM agreement", "tasks", "replay", "critic loss", "actor loss",
               "KL to ref", "time", "full record"]
@@ -80,11 +80,11 @@ def test_phase_summary_is_short_aligned_and_leaves_out_what_a_phase_lacks(tmp_pa
     assert "0.0042" in values["KL to ref"] and "1h 02m" in values["time"] and str(path) in values["full record"]
     assert "adv_std" not in text
     # phase 0 has no rollouts, critic or actor: those lines are left out, and no change is claimed
-    sft = train.phase_summary({"phase": 0, "Avg": 10.0}, None, {"phase": 0, "sft_loss_first": 2.0, "sft_loss_last": 0.5,
+    sft = rundir.phase_summary({"phase": 0, "Avg": 10.0}, None, {"phase": 0, "sft_loss_first": 2.0, "sft_loss_last": 0.5,
                                                                  "demos": 250, "sft_tasks": 40, "seconds": 75}, path)
     assert "rollout" not in sft and "critic" not in sft and "vs phase" not in sft
     assert "2.0000 -> 0.5000" in sft and "1m 15s" in sft and "250 steps of 40 tasks" in sft
 
 
 def test_duration_reads_at_a_glance():
-    assert [train.duration(s) for s in (4.4, 75, 3599.6, 3725)] == ["4s", "1m 15s", "1h 00m", "1h 02m"]
+    assert [rundir.duration(s) for s in (4.4, 75, 3599.6, 3725)] == ["4s", "1m 15s", "1h 00m", "1h 02m"]

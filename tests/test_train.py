@@ -199,7 +199,7 @@ def test_algorithm_flags_are_checked(flags, message):
 
 
 def test_names_copied_counts_episodes_that_use_the_task_values():
-    import train
+    import rundir
     tasks = [{"instantiation_dict": {"product": "Voltra Webcam", "n": 3}},
              {"instantiation_dict": {"place": "Olive & Vine"}},
              {"instantiation_dict": {"forum": "books"}},
@@ -209,7 +209,7 @@ def test_names_copied_counts_episodes_that_use_the_task_values():
                {"steps": [{"action": 'do(action="Search", argument="cooking", element="2")'},
                           {"action": None}], "answer": None},
                {"steps": [], "answer": "5"}]
-    assert train.names_copied(results, tasks) == 100.0 * 2 / 3
+    assert rundir.names_copied(results, tasks) == 100.0 * 2 / 3
 
 
 def test_first_last_averages_a_tenth_of_the_updates():

@@ -10,7 +10,7 @@ import pytest
 
 import env
 import evaluate
-import train
+import rundir
 from conftest import ROOT, SHARED, page_task
 
 QUIRKS = ROOT / "tests" / "configs" / "webarena_quirks.json"   # one task per quirk read_quirks handles
@@ -77,7 +77,7 @@ def test_a_config_that_cannot_be_handled_sinks_no_other(tmp_path):
     r = check(path)                                                          # --check names it and fails
     assert r.returncode == 1 and "ERROR" in r.stderr and "task_id 77" in r.stderr
     assert "5 tasks in 1 file(s)" in r.stdout and "1 task(s) cannot be handled" in r.stdout
-    configs, skipped = train.task_file(path)                                 # evaluate.py and train.py skip it
+    configs, skipped = rundir.task_file(path)                                 # evaluate.py and train.py skip it
     assert [c["task_id"] for c in configs] == list(FIXED) and skipped == f.skipped
 
 
@@ -98,11 +98,11 @@ def test_evaluate_skips_a_config_it_cannot_handle_names_it_and_counts_it(pages_u
 
 def test_table1_says_over_how_many_tasks_each_column_was_computed():
     tasks = [{"sites": ["reddit"]}, {"sites": ["reddit"]}, {"sites": ["map", "wikipedia"]}, {"sites": ["wikipedia", "map"]}]
-    row = {"model": "SFT", **train.success_table([{"score": 1.0}, {"score": 0.0}, {"score": 1.0}, {"score": 0.0}], tasks)}
-    lines = train.format_table([row], tasks).splitlines()
+    row = {"model": "SFT", **rundir.success_table([{"score": 1.0}, {"score": 0.0}, {"score": 1.0}, {"score": 0.0}], tasks)}
+    lines = rundir.format_table([row], tasks).splitlines()
     assert lines[2] == "| SFT | 50.0 | - | - | 100.0 | - | 50.0 |"
     assert lines[3] == "| tasks (n) | 2 | 0 | 0 | 1 | 0 | 4 |"   # a wikipedia-first task counts in Avg only
-    assert train.format_table([row]).splitlines()[-1] == lines[2]    # without the tasks: no count row
+    assert rundir.format_table([row]).splitlines()[-1] == lines[2]    # without the tasks: no count row
 
 
 @pytest.fixture(scope="module")
