@@ -443,9 +443,10 @@ def evolve(generator, failed: list, n: int, seen: set, rng, phase: int, critic=N
         values = start_values(critic, tok, pool, cands, max_prompt_tokens)
         for c, v in zip(cands, values):
             c["curriculum"]["start_value"] = None if math.isnan(v) else round(v, 4)
-        kept = [c for c, k in zip(cands, critic_filter(values, low, high)) if k]
-        for c, v in zip(cands, values):
-            if c not in kept:
+        keep = critic_filter(values, low, high)
+        kept = [c for c, k in zip(cands, keep) if k]
+        for c, v, k in zip(cands, values, keep):
+            if not k:
                 c["curriculum"]["dropped"] = ("its start page failed to load" if math.isnan(v) else
                                               f"critic value {v:.3f} outside [{low}, {high}]")
         counts["kept_by_critic"] = len(kept)

@@ -126,27 +126,33 @@ def read_quirks(config: dict) -> tuple[dict, list[str]]:
     STRING_LISTS and each program_html target's required_contents.must_include) is the one-string list
     (fuzzy_match "N/A", WebArena's mark of an unachievable task, stays as it is). Returns the config itself
     when nothing departs, else a fixed copy; everything else is for parse_task to accept or reject."""
+    def read(cfg: dict, fix: bool) -> list[str]:   # the notes; with fix, cfg's fields made lists in place
+        notes = []
+
+        def one_string_list(holder, key: str, name: str):
+            value = holder.get(key) if isinstance(holder, dict) else None
+            if isinstance(value, str) and not (key == "fuzzy_match" and value == "N/A"):
+                if fix:
+                    holder[key] = [value]
+                notes.append(f"field '{name}' is a string where WebArena has a list of strings: read as [{value!r}]")
+
+        for path, key, name in STRING_LISTS:
+            holder = cfg
+            for step in path:
+                holder = holder.get(step) if isinstance(holder, dict) else None
+            one_string_list(holder, key, name)
+        ev = cfg.get("eval")
+        targets = ev.get("program_html") if isinstance(ev, dict) else None
+        for i, target in enumerate(targets if isinstance(targets, list) else []):
+            if isinstance(target, dict):
+                one_string_list(target.get("required_contents"), "must_include",
+                                f"eval.program_html[{i}].required_contents.must_include")
+        return notes
+
+    if not read(config, fix=False):   # the common case: no copy (parse_task runs for every episode)
+        return config, []
     fixed = copy.deepcopy(config)
-    notes = []
-
-    def one_string_list(holder, key: str, name: str):
-        value = holder.get(key) if isinstance(holder, dict) else None
-        if isinstance(value, str) and not (key == "fuzzy_match" and value == "N/A"):
-            holder[key] = [value]
-            notes.append(f"field '{name}' is a string where WebArena has a list of strings: read as [{value!r}]")
-
-    for path, key, name in STRING_LISTS:
-        holder = fixed
-        for step in path:
-            holder = holder.get(step) if isinstance(holder, dict) else None
-        one_string_list(holder, key, name)
-    ev = fixed.get("eval")
-    targets = ev.get("program_html") if isinstance(ev, dict) else None
-    for i, target in enumerate(targets if isinstance(targets, list) else []):
-        if isinstance(target, dict):
-            one_string_list(target.get("required_contents"), "must_include",
-                            f"eval.program_html[{i}].required_contents.must_include")
-    return (fixed, notes) if notes else (config, [])
+    return fixed, read(fixed, fix=True)
 
 
 def parse_task(config: dict, urls: dict | None = None, where: str = "task") -> Task:
