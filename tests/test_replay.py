@@ -77,6 +77,16 @@ def test_select_respects_band_ratio_and_phase(tmp_path):
     assert counts == {"scored": 19, "kept": 9, "sampled": 3}
     assert buf.select(scorer, n_fresh=3, before_phase=0) == ([], {"scored": 0, "kept": 0, "sampled": 0})
 
+    # max_scored: a seeded random sample of the buffer is scored, never more than asked
+    calls = []
+    counting = lambda steps: calls.append(len(steps)) or scorer(steps)
+    got, counts = buf.select(counting, n_fresh=3, before_phase=2, seed=0, max_scored=8)
+    assert calls == [8] and counts["scored"] == 8 and counts["kept"] <= 8 and counts["sampled"] == min(6, counts["kept"])
+    again, _ = buf.select(counting, n_fresh=3, before_phase=2, seed=0, max_scored=8)
+    assert [s["prompt"] for s in again] == [s["prompt"] for s in got]
+    _, counts = buf.select(counting, n_fresh=3, before_phase=2, seed=0, max_scored=100)   # cap above the pool: all
+    assert counts == {"scored": 19, "kept": 10, "sampled": 6}
+
 
 def test_select_scores_with_the_actor(tmp_path):
     corpus = ['do(action="Click", element="1")', "<html><a id=\"1\">Orders</a></html>", "Show orders"] * 20

@@ -218,3 +218,14 @@ def test_first_last_averages_a_tenth_of_the_updates():
     assert train.first_last("sft", losses) == {"sft_loss_first": 4.0, "sft_loss_last": 0.55}
     assert train.first_last("critic", [0.7]) == {"critic_loss_first": 0.7, "critic_loss_last": 0.7}
     assert train.first_last("actor", []) == {"actor_loss_first": None, "actor_loss_last": None}
+
+
+def test_micro_batches_group_similar_lengths_and_keep_every_step():
+    import train
+    steps = [{"prompt_ids": [0] * n, "action_ids": [1] * a, "i": i} for i, (n, a) in
+             enumerate([(900, 5), (100, 3), (880, 20), (120, 4), (500, 7)])]
+    mbs = train.micro_batches(steps, 2)
+    assert [[s["i"] for s in mb] for mb in mbs] == [[1, 3], [4, 2], [0]]     # by prompt + action tokens
+    assert sorted(s["i"] for mb in mbs for s in mb) == list(range(5))
+    # padded tokens: 2 x 124 + 2 x 900 + 905, against 2 x 905 + 2 x 900 + 507 = 4117 in the given order
+    assert sum(max(len(s["prompt_ids"]) + len(s["action_ids"]) for s in mb) * len(mb) for mb in mbs) == 2953
