@@ -190,10 +190,11 @@ class Args:
     """...and at most this (paper Table 2: the (0.5, 0.95] band works best)"""
     no_replay: bool = False
     """ablation: train each phase on fresh steps only"""
-    replay_scored: float = 4.0
-    """score at most this many buffered steps per step to replay, a random sample of the buffer (0: all, as the
-    paper). Scoring is a forward pass per step: the 1,500 demonstration steps of 240 SFT tasks took longer to
-    score than the actor update they feed; sampled, the cost follows the phase's size, not the buffer's"""
+    replay_scored: float = 2.0
+    """score at most this many buffered steps per step that may be replayed (--replay-ratio x fresh steps), a
+    random sample of the buffer (0: all, as the paper). Scoring is a forward pass per step, and the SFT
+    demonstrations alone are ~6 steps per SFT task (1,500 for 240): scoring all of them would cost more than the
+    phase's actor update; sampled, the cost follows the phase's size, not the buffer's"""
     slots: int = 8
     """episodes in flight in the browser pool (one generation batch)"""
     max_steps: int = 15
