@@ -159,7 +159,7 @@ class ReplayBuffer:
         if not pool:
             return [], {"scored": 0, "kept": 0, "sampled": 0}
         if max_scored is not None and len(pool) > max_scored:
-            pool = random.Random(f"score{seed}").sample(pool, max(0, max_scored))
+            pool = random.Random(f"score{seed}").sample(pool, max_scored)
         if isinstance(scorer, (tuple, list)):
             mean_logp = score_steps(*scorer, pool, batch_size=batch_size,
                                     max_prompt_tokens=max_prompt_tokens)

@@ -885,7 +885,7 @@ def main(args: Args) -> list[dict]:
                                                  low=args.conf_low, high=args.conf_high, seed=args.seed + phase,
                                                  before_phase=phase, batch_size=args.micro_batch,
                                                  max_prompt_tokens=args.max_prompt_tokens,
-                                                 max_scored=int(args.replay_scored * args.replay_ratio * len(fresh)) or None)
+                                                 max_scored=int(args.replay_scored * args.replay_ratio * len(fresh)) if args.replay_scored else None)
             encode_steps(tok, replayed, args)
             index = {(s["phase"], s["task_id"], s["step"]): s for s in replay.steps}
             for s in replayed:   # replayed steps come from successful trajectories
