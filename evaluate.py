@@ -26,7 +26,7 @@ questions, "How many ...", often have a small answer), the floor a learned polic
 --steps (miniarena only; not in the paper) measures where whole-task success is lost: miniarena's oracle plays
 each task, and at each of its steps the policy, given the oracle's prompt (teacher-forced), answers greedily;
 per action kind, the share of steps where its action equals the oracle's (kind, element and argument) is
-printed and written to --out/steps.md. A task of six steps at 50% per step succeeds about 0.5^6 = 2% of
+printed and written to --out/steps.md, each step's oracle and policy responses to --out/steps.jsonl. A task of six steps at 50% per step succeeds about 0.5^6 = 2% of
 the time.
 """
 from __future__ import annotations
@@ -133,7 +133,7 @@ def demonstration_steps(a: EvalArgs) -> dict:
         results = oracle.run(configs, slots=a.slots, arena=arena)
     finally:
         arena.stop()
-    steps = [s for r in results if r["score"] == 1.0 for s in r["steps"]]
+    steps = [{**s, "intent": c["intent"]} for c, r in zip(configs, results) if r["score"] == 1.0 for s in r["steps"]]
     model, tok = load_policy(a)
     t0 = time.time()
     gens = policy.generate(model, tok, [s["prompt"] for s in steps], max_new_tokens=a.max_new_tokens, temperature=0.0,
@@ -143,6 +143,11 @@ def demonstration_steps(a: EvalArgs) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     table = format_steps(acc)
     (out / "steps.md").write_text(table + "\n")
+    with open(out / "steps.jsonl", "w") as f:   # each step, to read where the policy goes wrong
+        for s, g in zip(steps, gens):
+            f.write(json.dumps({"intent": s["intent"], "step": s["step"],
+                                "oracle": s["response"], "response": g.text,
+                                "exact": step_accuracy([s["response"]], [g.text])["all"]["exact"] == 1.0}) + "\n")
     print(f"{len(steps)} oracle steps of {sum(r['score'] == 1.0 for r in results)} tasks, "
           f"{time.time() - t0:.0f} s\n\n{table}")
     return acc

@@ -127,6 +127,9 @@ def test_smoke_runs_the_whole_loop(smoke_run, tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "| oracle action | steps | same kind (%) | exact (%) |" in r.stdout and "| all |" in (out / "steps.md").read_text()
+    rows = [json.loads(l) for l in (out / "steps.jsonl").read_text().splitlines()]
+    n_all = int(next(l for l in (out / "steps.md").read_text().splitlines() if l.startswith("| all |")).split("|")[2])
+    assert len(rows) == n_all and {r["intent"] for r in rows} <= {l["intent"] for l in lines}
 
 
 def test_resume_after_kill_loses_no_finished_phase(tmp_path):
@@ -229,3 +232,7 @@ def test_micro_batches_group_similar_lengths_and_keep_every_step():
     assert sorted(s["i"] for mb in mbs for s in mb) == list(range(5))
     # padded tokens: 2 x 124 + 2 x 900 + 905, against 2 x 905 + 2 x 900 + 507 = 4117 in the given order
     assert sum(max(len(s["prompt_ids"]) + len(s["action_ids"]) for s in mb) * len(mb) for mb in mbs) == 2953
+    # the critic reads the prompt only: its micro-batches sort by prompt tokens
+    steps = [{"prompt_ids": [0] * n, "action_ids": [1] * a, "i": i} for i, (n, a) in enumerate([(880, 30), (890, 5), (100, 3)])]
+    assert [mb[0]["i"] for mb in train.micro_batches(steps, 1)] == [2, 1, 0]
+    assert [mb[0]["i"] for mb in train.micro_batches(steps, 1, prompt_only=True)] == [2, 0, 1]
