@@ -26,8 +26,8 @@ questions, "How many ...", often have a small answer), the floor a learned polic
 --steps (miniarena only; not in the paper) measures where whole-task success is lost: miniarena's oracle plays
 each task, and at each of its steps the policy, given the oracle's prompt (teacher-forced), answers greedily;
 per action kind, the share of steps where its action equals the oracle's (kind, element and argument) is
-printed and written to --out/steps.md, each step's oracle and policy responses to --out/steps.jsonl. A task of six steps at 50% per step succeeds about 0.5^6 = 2% of
-the time.
+printed and written to --out/steps.md, each step's oracle and policy responses to --out/steps.jsonl. A task
+of six steps at 50% per step succeeds about 0.5^6 = 2% of the time.
 """
 from __future__ import annotations
 
@@ -88,20 +88,26 @@ def step_kind(action: env.Action) -> str:
     return action.kind if action.kind != "exit" else ("exit (answer)" if action.argument else "exit (no answer)")
 
 
+def compare(want: str, got: str) -> tuple[env.Action, bool, bool]:
+    """The oracle's action, whether the response's action has its kind, and whether it is the same action
+    (kind, element and argument). An unparsable response is wrong."""
+    o = env.parse_action(want)
+    try:
+        a = env.parse_action(got)
+    except ValueError:
+        a = None
+    same_kind = a is not None and a.kind == o.kind
+    return o, same_kind, same_kind and (a.element, a.argument or "") == (o.element, o.argument or "")
+
+
 def step_accuracy(oracle_responses: list, responses: list) -> dict:
     """Per kind of the oracle's action (and 'all'): n, the share of responses with the same kind of action,
-    and the share whose action is the oracle's (kind, element and argument). An unparsable response is wrong."""
+    and the share whose action is the oracle's (compare)."""
     if len(oracle_responses) != len(responses):
         raise ValueError(f"need one response per oracle step: {len(oracle_responses)} steps, {len(responses)} responses")
     rows: dict = {}
     for want, got in zip(oracle_responses, responses):
-        o = env.parse_action(want)
-        try:
-            a = env.parse_action(got)
-        except ValueError:
-            a = None
-        same_kind = a is not None and a.kind == o.kind
-        exact = same_kind and (a.element, a.argument or "") == (o.element, o.argument or "")
+        o, same_kind, exact = compare(want, got)
         for key in (step_kind(o), "all"):
             r = rows.setdefault(key, [0, 0, 0])
             r[0], r[1], r[2] = r[0] + 1, r[1] + same_kind, r[2] + exact
@@ -147,7 +153,7 @@ def demonstration_steps(a: EvalArgs) -> dict:
         for s, g in zip(steps, gens):
             f.write(json.dumps({"intent": s["intent"], "step": s["step"],
                                 "oracle": s["response"], "response": g.text,
-                                "exact": step_accuracy([s["response"]], [g.text])["all"]["exact"] == 1.0}) + "\n")
+                                "exact": compare(s["response"], g.text)[2]}) + "\n")
     print(f"{len(steps)} oracle steps of {sum(r['score'] == 1.0 for r in results)} tasks, "
           f"{time.time() - t0:.0f} s\n\n{table}")
     return acc
