@@ -4,6 +4,7 @@
     python evaluate.py --policy runs/webrl-20250601-093000/phase3/actor --limit 30   # a spread of 30 of them
     python evaluate.py --steps --max-prompt-tokens 1024                 # step accuracy (the latest run's SFT actor)
     python evaluate.py --answer 1 --limit 40                            # no model: exit(message="1") at once
+    python evaluate.py --policy runs/webrl-20250601-093000/phase3/actor --limit 60 --resume   # grow it (or after a kill)
     python evaluate.py --policy runs/webrl-20250601-093000/phase3/actor --limit 30 --screenshots && python report.py runs/eval
     # the real WebArena-Lite (sites running, their variables set: SHOPPING=http://host:7770 ...)
     python evaluate.py --policy THUDM/webrl-llama-3.1-8b --tasks webarena_lite.json --judge-url http://host/v1
@@ -81,6 +82,10 @@ class EvalArgs:
     screenshots: bool = False
     """store a small JPEG (half-size viewport) of every step's page beside its episode record, for report.py;
     never part of the model's input"""
+    resume: bool = False
+    """play only the tasks that --out/results.jsonl does not hold yet: after a killed evaluation (each task's
+    line is written as it ends), or to grow one (--limit 96 holds --limit 48's tasks). The policy, task set and
+    limits must be the ones it was made with"""
 
 
 def step_kind(action: env.Action) -> str:
@@ -159,6 +164,29 @@ def demonstration_steps(a: EvalArgs) -> dict:
     return acc
 
 
+RESUME_SAME = ("policy", "tasks", "seed", "max_steps", "max_new_tokens", "max_prompt_tokens", "answer")
+
+
+def earlier_lines(out: Path, a: EvalArgs) -> dict:
+    """--resume: the lines of out/results.jsonl by task id, after checking that out/args.json was made with
+    the same policy, task set and limits. A line cut off by a kill is dropped (its task is played again)."""
+    path = out / "results.jsonl"
+    if not path.exists():
+        return {}
+    before = json.loads((out / "args.json").read_text()) if (out / "args.json").exists() else {}
+    differ = [f"{k}={before.get(k)!r} there, {getattr(a, k)!r} now" for k in RESUME_SAME if before.get(k) != getattr(a, k)]
+    if differ:
+        raise SystemExit(f"--resume: {out} was evaluated with other settings ({'; '.join(differ)}); pass another --out")
+    lines = {}
+    for n, text in enumerate(path.read_text().splitlines(), 1):
+        try:
+            line = json.loads(text)
+            lines[line["task_id"]] = line
+        except (json.JSONDecodeError, KeyError, TypeError):
+            print(f"--resume: {path} line {n} is incomplete (a killed write?): its task is played again", flush=True)
+    return lines
+
+
 def latest_sft_actor() -> str:
     """--policy's default: phase0/actor of the latest run train.py named under runs/ (rundir.named_runs)."""
     actors = [r / "phase0" / "actor" for r in rundir.named_runs() if (r / "phase0" / "actor").is_dir()]
@@ -175,37 +203,54 @@ def main(a: EvalArgs) -> dict:
         return demonstration_steps(a)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    # report.py reads the task set from it; the judge's API key stays out of it
-    (out / "args.json").write_text(json.dumps({k: v for k, v in asdict(a).items() if k != "judge_key"}, indent=1) + "\n")
-    model, tok = load_policy(a) if not a.answer else (None, None)
-    judge = env.Judge(a.judge_url, a.judge_model, a.judge_key or os.environ.get("WEBRL_JUDGE_KEY", "")) if a.judge_url else None
-    arena = None
     skipped = []   # configs of --tasks that cannot be handled: named as they are skipped, counted below
     if a.tasks:
         configs, skipped = rundir.task_file(a.tasks)
     else:
-        from miniarena import MiniArena
         from miniarena.tasks import build
         configs = build("test", a.seed)
-        arena = MiniArena(seed=a.seed).start()
     if a.limit:
         configs = rundir.spread(configs, a.limit)
+    kept = earlier_lines(out, a) if a.resume else {}
+    if set(kept) - {c["task_id"] for c in configs}:
+        raise SystemExit(f"--resume: {out / 'results.jsonl'} holds {len(set(kept) - {c['task_id'] for c in configs})} "
+                         f"tasks outside this task set (was --limit larger?); pass another --out")
+    model, tok = load_policy(a) if not a.answer else (None, None)
+    judge = env.Judge(a.judge_url, a.judge_model, a.judge_key or os.environ.get("WEBRL_JUDGE_KEY", "")) if a.judge_url else None
+    arena = None
+    if not a.tasks:
+        from miniarena import MiniArena
+        arena = MiniArena(seed=a.seed).start()
+    todo = [c for c in configs if c["task_id"] not in kept]
+    # report.py reads the task set from it; the judge's API key stays out of it
+    (out / "args.json").write_text(json.dumps({k: v for k, v in asdict(a).items() if k != "judge_key"}, indent=1) + "\n")
+    if kept:
+        print(f"resuming: {len(kept)} of {len(configs)} tasks already in {out / 'results.jsonl'}; playing {len(todo)}", flush=True)
+    lines = dict(kept)
     t0 = time.time()
-    pool = env.Pool(a.slots, arena=arena, limits=env.Limits(max_steps=a.max_steps), record_dir=str(out / "episodes"),
-                    judge=judge, screenshots=a.screenshots)
-    try:
-        if a.answer:
-            guess = str(env.Action("exit", argument=a.answer))
-            results = env.play(pool, configs, lambda batch: [guess] * len(batch))
-        else:
-            results = train.play_policy(pool, model, tok, configs, a, 0.0, a.seed, "evaluate")
-    finally:
-        pool.close()
-        if arena is not None:
-            arena.stop()
-    rundir.save_eval(out / "results.jsonl", results, configs)
+    rundir.save_jsonl_atomic(out / "results.jsonl", kept.values())
+    with open(out / "results.jsonl", "a") as f:   # each task's line as its episode ends: a killed run keeps them
+        def done(r, task):
+            lines[task["task_id"]] = rundir.eval_line(r, task)
+            f.write(json.dumps(lines[task["task_id"]]) + "\n")
+            f.flush()
+
+        pool = env.Pool(a.slots, arena=arena, limits=env.Limits(max_steps=a.max_steps), record_dir=str(out / "episodes"),
+                        judge=judge, screenshots=a.screenshots)
+        try:
+            if a.answer:
+                guess = str(env.Action("exit", argument=a.answer))
+                by_id = {c["task_id"]: c for c in todo}
+                env.play(pool, todo, lambda batch: [guess] * len(batch), on_done=lambda r: done(r, by_id[r["task_id"]]))
+            else:
+                train.play_policy(pool, model, tok, todo, a, 0.0, a.seed, "evaluate", on_done=done)
+        finally:
+            pool.close()
+            if arena is not None:
+                arena.stop()
+    rundir.save_jsonl_atomic(out / "results.jsonl", [lines[c["task_id"]] for c in configs])   # in task order
     name = f"answer {json.dumps(a.answer)}" if a.answer else Path(a.policy).name if Path(a.policy).exists() else a.policy
-    row = {"model": name, **rundir.success_table(results, configs)}
+    row = {"model": name, **rundir.success_table([lines[c["task_id"]] for c in configs], configs)}
     table = rundir.format_table([row], configs)
     (out / "table.md").write_text(table + "\n")
     skips = f", {len(skipped)} skipped (their configs cannot be handled: named above)" if skipped else ""

@@ -425,20 +425,25 @@ def action_logprobs(model, prompt_ids_list, action_ids_list, batch_size: int = 8
     device = _device(model)
     pad = _pad_id(model) if pad_id is None else pad_id
     keep = _accepts_logits_to_keep(model)
-    out = []
+    # batches of similar length pad little (replay scoring reads the buffer in its own order); results come
+    # back in the caller's order
+    order = sorted(range(len(prompt_ids_list)), key=lambda i: len(prompt_ids_list[i]) + len(action_ids_list[i]))
+    out: list = [None] * len(order)
     with torch.set_grad_enabled(grad):
-        for c in range(0, len(prompt_ids_list), batch_size):
-            ps, acts = prompt_ids_list[c:c + batch_size], action_ids_list[c:c + batch_size]
+        for c in range(0, len(order), batch_size):
+            idx = order[c:c + batch_size]
+            ps, acts = [prompt_ids_list[i] for i in idx], [action_ids_list[i] for i in idx]
             A = max(len(a) for a in acts)
             if A == 0:
-                out += [torch.zeros(0, device=device) for _ in acts]
+                for i in idx:
+                    out[i] = torch.zeros(0, device=device)
                 continue
             ids, mask, _ = pad_batch(ps, pad, "left", device)
             a_ids, a_mask, _ = pad_batch(acts, pad, "right", device)
             ids, mask = torch.cat([ids, a_ids], 1), torch.cat([mask, a_mask], 1)
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
             if states is not None:       # the prompt's states padded left, the action's right, as the ids
-                hs = states[c:c + batch_size]
+                hs = [states[i] for i in idx]
                 x = torch.cat([frozen.pad_states(hs, [len(p) for p in ps], "left"),
                                frozen.pad_states([h[len(p):] for h, p in zip(hs, ps)], [len(a) for a in acts],
                                                  "right")], 1).to(device)
@@ -450,7 +455,8 @@ def action_logprobs(model, prompt_ids_list, action_ids_list, batch_size: int = 8
                 logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False,
                                **kw).logits[:, -(A + 1):-1]      # positions P-1 .. P+A-2 predict P .. P+A-1
             lp = torch.log_softmax(logits.float(), -1).gather(-1, a_ids[..., None])[..., 0]
-            out += [lp[i, :len(a)] for i, a in enumerate(acts)]
+            for j, (i, a) in enumerate(zip(idx, acts)):
+                out[i] = lp[j, :len(a)]
     return out
 
 

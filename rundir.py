@@ -74,6 +74,12 @@ def save_json_atomic(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
+def save_jsonl_atomic(path: Path, rows) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    os.replace(tmp, path)
+
+
 def save_checkpoint(run: Path, phase: int, model, tok, critic=None) -> Path:
     """phase{k}/actor (+ critic) as HF directories, written beside and renamed into place."""
     final, tmp = run / f"phase{phase}", run / f"phase{phase}.tmp"
@@ -92,13 +98,15 @@ def save_checkpoint(run: Path, phase: int, model, tok, critic=None) -> Path:
 def save_eval(path: Path, results: list, tasks: list) -> None:
     """One line per evaluated task: its intent, what the policy answered, how the episode ended, the score
     (the steps themselves are in the pool's episode records); rank 0 writes."""
-    if not dist.info().is_main:
-        return
-    with open(path, "w") as f:
-        for r, t in zip(results, tasks):
-            f.write(json.dumps({"task_id": t["task_id"], "site": t["sites"][0], "intent": t["intent"], "score": r["score"],
-                                "end": r["end"], "answer": r["answer"], "eval_error": r["eval_error"],
-                                "steps": len(r["steps"]), "template": t.get("intent_template")}) + "\n")
+    if dist.info().is_main:
+        save_jsonl_atomic(path, [eval_line(r, t) for r, t in zip(results, tasks)])
+
+
+def eval_line(result: dict, task: dict) -> dict:
+    """save_eval's line for one task's episode result."""
+    return {"task_id": task["task_id"], "site": task["sites"][0], "intent": task["intent"], "score": result["score"],
+            "end": result["end"], "answer": result["answer"], "eval_error": result["eval_error"],
+            "steps": len(result["steps"]), "template": task.get("intent_template")}
 
 
 def spread(tasks: list, n: int) -> list:

@@ -333,8 +333,10 @@ def parse_args(argv=None) -> Args:
 # Episodes: rollouts with batched generation, and evaluation
 
 
-def play_policy(pool, model, tok, tasks: list, args: Args, temperature: float, seed: int, desc: str) -> list[dict]:
-    """Play tasks with the actor; one result per task with its steps (token ids and log-probs kept)."""
+def play_policy(pool, model, tok, tasks: list, args: Args, temperature: float, seed: int, desc: str,
+                on_done=None) -> list[dict]:
+    """Play tasks with the actor; one result per task with its steps (token ids and log-probs kept).
+    on_done(result, task): called as each episode ends (evaluate.py writes its line then)."""
     from tqdm import tqdm
     configs = [dict(t, task_id=i, original_task_id=t["task_id"]) for i, t in enumerate(tasks)]
     gens: dict = {}
@@ -351,7 +353,12 @@ def play_policy(pool, model, tok, tasks: list, args: Args, temperature: float, s
             gens[(task.task_id, len(past))] = g
         return [g.text for g in out]
 
-    results = env.play(pool, configs, act, on_done=lambda r: bar.update(1))
+    def done(r):   # r["task_id"] is its index in configs here
+        bar.update(1)
+        if on_done:
+            on_done(r, tasks[r["task_id"]])
+
+    results = env.play(pool, configs, act, on_done=done)
     bar.close()
     for r in results:
         for s in r["steps"]:
@@ -426,10 +433,9 @@ def adamw(params, lr: float) -> torch.optim.AdamW:
     return torch.optim.AdamW([p for p in params if p.requires_grad], lr=lr, weight_decay=0.0, fused=dist.info().world == 1)
 
 
-def minibatches(items: list, size: int, rng: random.Random, shuffle: bool = True):
+def minibatches(items: list, size: int, rng: random.Random):
     idx = list(range(len(items)))
-    if shuffle:
-        rng.shuffle(idx)
+    rng.shuffle(idx)
     for i in range(0, len(idx), size):
         yield [items[j] for j in idx[i:i + size]]
 
@@ -531,12 +537,15 @@ def prompt_states(mb: list, critic):
 def critic_values(critic, steps: list, args: Args, pad_id: int) -> torch.Tensor:
     """min(V1, V2)(s) for each step's prompt (the actor's advantage uses the pessimistic head)."""
     critic.eval()
-    out = []
+    order = sorted(range(len(steps)), key=lambda i: len(steps[i]["prompt_ids"]))   # batches of similar length
+    v = torch.zeros(len(steps))
     with torch.no_grad(), autocast(args):
-        for mb in minibatches(steps, args.micro_batch, None, shuffle=False):
+        for c in range(0, len(order), args.micro_batch):
+            idx = order[c:c + args.micro_batch]
+            mb = [steps[i] for i in idx]
             ids, mask, _ = policy.pad_batch([s["prompt_ids"] for s in mb], pad_id, "left", dist.info().device)
-            out.append(critic.value(ids, mask, prompt_states(mb, critic)).float().cpu())
-    return torch.cat(out) if out else torch.zeros(0)
+            v[idx] = critic.value(ids, mask, prompt_states(mb, critic)).float().cpu()
+    return v
 
 
 def train_critic(critic, steps: list, args: Args, rng: random.Random, pad_id: int) -> dict:

@@ -49,3 +49,30 @@ def test_answer_plays_no_model_and_is_scored_by_each_task(tmp_path):
             assert r["score"] == env.string_match(c["eval"], answer, c["intent"])
     assert results[configs.index(only_answer[0])]["score"] == 1.0
     assert row["model"] == f"answer {json.dumps(answer)}" and row["Avg"] == 100.0 * sum(r["score"] for r in results) / 5
+
+
+def test_resume_plays_only_the_missing_tasks(tmp_path):
+    # a first evaluation of 5 tasks, its last line cut as a kill mid-write leaves it; --resume --limit 10 then
+    # keeps the 4 whole lines, plays the other 6 (10 holds the 5: rundir.spread) and writes all 10 in task order
+    def args(**kw):
+        return evaluate.EvalArgs(**{"answer": "1", "seed": 0, "limit": 5, "slots": 2, "out": str(tmp_path), **kw})
+
+    evaluate.main(args())
+    path = tmp_path / "results.jsonl"
+    first = path.read_text().splitlines()
+    path.write_text("\n".join(first[:4]) + "\n" + first[4][:20])
+    played = set((tmp_path / "episodes").iterdir())
+    row = evaluate.main(args(limit=10, resume=True))
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    configs = rundir.spread(build("test", 0), 10)
+    assert [x["task_id"] for x in lines] == [c["task_id"] for c in configs]
+    kept = {json.loads(x)["task_id"]: x for x in first[:4]}
+    assert [json.dumps(x) for x in lines if x["task_id"] in kept] == list(kept.values())
+    again = {p.name.split("-")[0] for p in set((tmp_path / "episodes").iterdir()) - played}
+    assert again == {f"task{c['task_id']}" for c in configs if c["task_id"] not in kept}   # 6 episodes, none twice
+    assert row["Avg"] == 100.0 * sum(x["score"] for x in lines) / 10
+    with pytest.raises(SystemExit, match="max_steps=30 there, 3 now"):   # other settings: refused, nothing lost
+        evaluate.main(args(limit=10, resume=True, max_steps=3))
+    with pytest.raises(SystemExit, match=r"\d tasks outside this task set"):
+        evaluate.main(args(limit=2, resume=True))
+    assert path.read_text().splitlines() == [json.dumps(x) for x in lines]

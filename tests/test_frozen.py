@@ -48,7 +48,8 @@ def test_actor_logprobs_and_gradients_match_the_full_forward(tiny):
 
     def run(st):
         model.zero_grad(set_to_none=True)
-        lps = policy.action_logprobs(model, prompts, actions, grad=True, pad_id=tok.pad_token_id, states=st)
+        lps = policy.action_logprobs(model, prompts, actions, batch_size=2, grad=True, pad_id=tok.pad_token_id,
+                                     states=st)   # batches of 2 in length order: states follow their steps
         torch.stack([lp.sum() for lp in lps]).sum().backward()
         return [lp.detach() for lp in lps], {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -59,6 +60,20 @@ def test_actor_logprobs_and_gradients_match_the_full_forward(tiny):
     assert g_full.keys() == g_shared.keys() and len(g_full) > 0
     for n in g_full:
         assert torch.allclose(g_full[n], g_shared[n], atol=1e-5, rtol=1e-4), n
+
+
+def test_train_critic_values_come_back_in_step_order(tiny):
+    # train.critic_values runs its batches in prompt-length order (little padding); each value is its step's
+    import train
+    model, tok = policy.load_actor(tiny)
+    critic = policy.Critic.from_actor(model)
+    prompts, _ = items(tok)
+    assert [len(p) for p in prompts] != sorted(len(p) for p in prompts)
+    v = train.critic_values(critic, [{"prompt_ids": p} for p in prompts], train.Args(micro_batch=2, precision="fp32"),
+                            tok.pad_token_id)
+    with torch.no_grad():
+        alone = [critic.value(*policy.pad_batch([p], tok.pad_token_id, "left")[:2])[0] for p in prompts]
+    assert torch.allclose(v, torch.stack(alone), atol=1e-5)
 
 
 def test_critic_values_match_and_need_the_same_lower_layers(tiny):

@@ -345,6 +345,10 @@ def test_action_logprobs_batching_and_grad(tiny):
     one = [policy.action_logprobs(model, [p], [a])[0] for p, a in zip(ps, acts)]
     batched = policy.action_logprobs(model, ps, acts, batch_size=3, grad=True)
     assert all(torch.allclose(x, y, atol=1e-4) for x, y in zip(one, batched))
+    lengths = [len(p) + len(a) for p, a in zip(ps, acts)]
+    assert lengths != sorted(lengths)   # so batches of 2 run in another order than the caller's...
+    pairs = policy.action_logprobs(model, ps, acts, batch_size=2)
+    assert all(x.shape == y.shape and torch.allclose(x, y, atol=1e-4) for x, y in zip(one, pairs))   # ...and come back in it
     assert acts[0][-1] == tok.convert_tokens_to_ids("<|eot_id|>")
     assert batched[0].requires_grad and not one[0].requires_grad
     loss = policy.actor_loss(policy.logp_sums(batched), policy.logp_sums(one).detach(),
