@@ -174,7 +174,9 @@ class Args:
     """SFT epochs over miniarena's oracle demonstrations (the paper: 1; --policy tiny: 4); 0: --policy is
     already an SFT checkpoint, phase 0 only evaluates it"""
     actor_lr: float = 1e-5
-    """actor learning rate, constant (the paper: 1e-6 for 8B; --policy tiny: 1e-4)"""
+    """actor learning rate, constant (the paper: 1e-6 for 8B, a tenth of its SFT rate; --policy tiny: 1e-4). SmolLM2,
+    top 10 layers at 5e-5 (a tenth of --sft-lr) from the all-layer SFT checkpoint: 18 updates of one phase moved
+    the mean KL to pi_ref to 0.008 and test success by one task of 48 (README); no A/B against this default yet"""
     critic_lr: float = 5e-5
     """critic learning rate, constant (the paper: 1e-6 for 8B; --policy tiny: 1e-4)"""
     epochs: int = 1
