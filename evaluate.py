@@ -212,8 +212,9 @@ def main(a: EvalArgs) -> dict:
     if a.limit:
         configs = rundir.spread(configs, a.limit)
     kept = earlier_lines(out, a) if a.resume else {}
-    if set(kept) - {c["task_id"] for c in configs}:
-        raise SystemExit(f"--resume: {out / 'results.jsonl'} holds {len(set(kept) - {c['task_id'] for c in configs})} "
+    outside = set(kept) - {c["task_id"] for c in configs}
+    if outside:
+        raise SystemExit(f"--resume: {out / 'results.jsonl'} holds {len(outside)} "
                          f"tasks outside this task set (was --limit larger?); pass another --out")
     model, tok = load_policy(a) if not a.answer else (None, None)
     judge = env.Judge(a.judge_url, a.judge_model, a.judge_key or os.environ.get("WEBRL_JUDGE_KEY", "")) if a.judge_url else None
@@ -248,9 +249,10 @@ def main(a: EvalArgs) -> dict:
             pool.close()
             if arena is not None:
                 arena.stop()
-    rundir.save_jsonl_atomic(out / "results.jsonl", [lines[c["task_id"]] for c in configs])   # in task order
+    ordered = [lines[c["task_id"]] for c in configs]
+    rundir.save_jsonl_atomic(out / "results.jsonl", ordered)   # in task order
     name = f"answer {json.dumps(a.answer)}" if a.answer else Path(a.policy).name if Path(a.policy).exists() else a.policy
-    row = {"model": name, **rundir.success_table([lines[c["task_id"]] for c in configs], configs)}
+    row = {"model": name, **rundir.success_table(ordered, configs)}
     table = rundir.format_table([row], configs)
     (out / "table.md").write_text(table + "\n")
     skips = f", {len(skipped)} skipped (their configs cannot be handled: named above)" if skipped else ""
