@@ -192,11 +192,9 @@ class ORM:
     def score(self, trajectories: list) -> list[float]:
         """P(YES) per trajectory, in batches of similar length."""
         seqs = [encode(self.tok, t, self.max_tokens)[0] for t in trajectories]
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         out = [0.0] * len(seqs)
         self.model.eval()
-        for c in range(0, len(order), self.batch_size):
-            idx = order[c:c + self.batch_size]
+        for idx in policy.length_batches([len(q) for q in seqs], self.batch_size):
             probs = p_yes(yes_no_logits(self.model, [seqs[i] for i in idx], self.pad_id, self.ids))
             for i, q in zip(idx, probs.tolist()):
                 out[i] = q

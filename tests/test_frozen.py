@@ -45,6 +45,9 @@ def test_actor_logprobs_and_gradients_match_the_full_forward(tiny):
     prompts, actions = items(tok)
     states = policy.lower_states(model, [p + a for p, a in zip(prompts, actions)], tok.pad_token_id, batch_size=2)
     assert [h.shape[0] for h in states] == [len(p) + len(a) for p, a in zip(prompts, actions)]
+    # batched in length order inside, returned in the caller's order: each state is its own sequence's
+    for (p, a), h in zip(zip(prompts, actions), states):
+        assert torch.allclose(h, policy.lower_states(model, [p + a], tok.pad_token_id)[0], atol=1e-5)
 
     def run(st):
         model.zero_grad(set_to_none=True)

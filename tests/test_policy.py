@@ -337,6 +337,12 @@ def test_encode_prompt_compacts_a_page_before_cutting_it(tiny):
     assert cut and len(ids) == compact - 20 and 'id="59"' not in tok.decode(ids) and "data-bbox" not in tok.decode(ids)
 
 
+def test_length_batches_hand():
+    assert policy.length_batches([5, 1, 4, 2, 3], 2) == [[1, 3], [4, 2], [0]]
+    assert policy.length_batches([], 8) == []
+    assert policy.length_batches([3, 3, 1], 8) == [[2, 0, 1]]     # ties keep the caller's order
+
+
 def test_action_logprobs_batching_and_grad(tiny):
     _, model, tok = tiny
     ps = [tok(p)["input_ids"] for p in PROMPTS]
