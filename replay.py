@@ -172,8 +172,9 @@ class ReplayBuffer:
         return sampled, {"scored": len(pool), "kept": len(kept), "sampled": n}
 
 
-def score_steps(model, tok, steps, batch_size: int = 8, max_prompt_tokens: int = 4096):
-    """Mean log-prob of each step's action tokens under `model` (float64 tensor)."""
+def score_steps(model, tok, steps, batch_size: int = 8, max_prompt_tokens: int = 4096, states=None):
+    """Mean log-prob of each step's action tokens under `model` (float64 tensor). states: each step's frozen
+    lower-layer output (policy.lower_states), so only the top layers run (train.py's replay_scorer)."""
     prompts, actions = [], []
     for s in steps:
         p = s.get("prompt_ids") or policy.encode_prompt(tok, s["prompt"], max_prompt_tokens)[0]
@@ -184,7 +185,7 @@ def score_steps(model, tok, steps, batch_size: int = 8, max_prompt_tokens: int =
     model.eval()
     try:
         lps = policy.action_logprobs(model, prompts, actions, batch_size=batch_size,
-                                     pad_id=tok.pad_token_id)
+                                     pad_id=tok.pad_token_id, states=states)
     finally:
         model.train(was_training)
     return policy.logp_means(lps).double()

@@ -82,7 +82,7 @@ import orm
 import policy
 import pretrained
 import rundir
-from replay import ReplayBuffer
+from replay import ReplayBuffer, score_steps
 
 ALGOS = ("webrl", "filtered_bc", "awr", "digirl", "sft")
 ALGO_NAMES = {"webrl": "WebRL", "filtered_bc": "Filtered BC", "awr": "AWR", "digirl": "DigiRL", "sft": "SFT"}
@@ -517,6 +517,18 @@ def attach_states(model, steps: list, args: Args, pad_id: int) -> None:
         s["h"] = h
 
 
+def replay_scorer(model, tok, args: Args):
+    """Step 4's scorer for replay.select: the mean log pi(a|s) of each buffered step under the current actor.
+    It runs through the shared lower layers (attach_states) and leaves each scored step its states, so the
+    steps that get replayed are not run through the lower layers a second time in step 5."""
+    def score(pool: list):
+        encode_steps(tok, pool, args)
+        attach_states(model, pool, args, tok.pad_token_id)
+        with autocast(args):
+            return score_steps(model, tok, pool, args.micro_batch, args.max_prompt_tokens, states_of(pool))
+    return score
+
+
 def drop_states(steps: list) -> None:
     for s in steps:
         s.pop("h", None)
@@ -894,11 +906,12 @@ def main(args: Args) -> list[dict]:
             counts = {"scored": 0, "kept": 0, "sampled": 0}
             replayed = []
             if args.algo == "webrl" and not args.no_replay and fresh:
-                replayed, counts = replay.select((model, tok), n_fresh=len(fresh), ratio=args.replay_ratio,
+                replayed, counts = replay.select(replay_scorer(model, tok, args), n_fresh=len(fresh), ratio=args.replay_ratio,
                                                  low=args.conf_low, high=args.conf_high, seed=args.seed + phase,
                                                  before_phase=phase, batch_size=args.micro_batch,
                                                  max_prompt_tokens=args.max_prompt_tokens,
                                                  max_scored=int(args.replay_scored * args.replay_ratio * len(fresh)) if args.replay_scored else None)
+                drop_states(replay.steps)   # the replayed copies keep theirs: step 5 does not run their lower layers again
             encode_steps(tok, replayed, args)
             index = {(s["phase"], s["task_id"], s["step"]): s for s in replay.steps}
             for s in replayed:   # replayed steps come from successful trajectories

@@ -94,3 +94,30 @@ def test_critic_values_match_and_need_the_same_lower_layers(tiny):
     with torch.no_grad():
         critic.trunk.layers[0].mlp.up_proj.weight.add_(0.1)      # another lower layer: nothing to share
     assert not frozen.same_lower(model, critic)
+
+
+def test_replay_scorer_keeps_each_scored_steps_states(tiny, tmp_path):
+    # step 4 scores the buffer through the shared lower layers; the replayed copies keep their states (step 5
+    # does not run their lower layers again), the buffer's own steps are left without them
+    import train
+    from replay import ReplayBuffer, score_steps
+    model, tok = policy.load_actor(tiny)
+    dist.freeze_lower(model, 2)
+    prompts, actions = items(tok)
+    buf = ReplayBuffer(tmp_path / "r.jsonl")
+    buf.add_trajectory([{"prompt": "p", "response": "r", "prompt_ids": p, "action_ids": a, "step": i}
+                        for i, (p, a) in enumerate(zip(prompts, actions))], reward=1, phase=1)
+    args = train.Args(micro_batch=2, precision="fp32")
+    full = score_steps(model, tok, buf.steps, batch_size=2)
+    got, counts = buf.select(train.replay_scorer(model, tok, args), n_fresh=10, low=0.0, high=1.0)
+    train.drop_states(buf.steps)
+    assert counts == {"scored": 3, "kept": 3, "sampled": 3}
+    for s in got:
+        i = s["step"]
+        assert s["confidence"] == pytest.approx(float(full[i].exp()), rel=1e-4)
+        assert torch.allclose(s["h"], policy.lower_states(model, [prompts[i] + actions[i]], tok.pad_token_id)[0],
+                              atol=1e-5)
+    assert all("h" not in s for s in buf.steps)
+    before = [s["h"] for s in got]
+    train.attach_states(model, got, args, tok.pad_token_id)      # nothing to recompute
+    assert all(s["h"] is h for s, h in zip(got, before))
