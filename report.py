@@ -122,10 +122,12 @@ def play_order(episodes: list) -> list:
 def match(lines: list, episodes: list, by_index: bool = False) -> tuple[list, list]:
     """Pair task lines with episode records: the episodes of one instruction, in the order they were played, go
     to the lines of that instruction in turn. by_index (one phase's folder of one process): an episode without
-    steps (its start page failed) goes to the line its record's task_id numbers. Returns (an episode or None
-    per line, the episodes left over)."""
+    steps (its start page failed) goes to the line its record's task_id numbers. An episode cut by a kill (no end
+    line) comes after the whole ones of its instruction: a line is written only when its episode ends, so after
+    `evaluate.py --resume` the replayed episode is the line's. Returns (an episode or None per line, the episodes
+    left over)."""
     queues: dict = {}
-    for e in play_order(episodes):
+    for e in sorted(play_order(episodes), key=lambda e: e.get("end") is None):    # stable: play order within
         queues.setdefault(e["intent"], []).append(e)
     paired = [queues[l.get("intent")].pop(0) if queues.get(l.get("intent")) else None for l in lines]
     left = [e for q in queues.values() for e in q]

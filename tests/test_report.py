@@ -256,6 +256,10 @@ def test_match_pairs_episodes_by_instruction_in_play_order(tmp_path):
     paired, left = report.match(lines, [a2, b1, a1, dead], by_index=True)
     assert paired[3] is dead and left == []
     assert report.match(lines, [dead])[1] == [dead]
+    # killed mid-episode, then replayed by --resume: the whole episode is the line's, the cut one is left over
+    cut, whole = dict(ep("B", "aa", 1), end=None), dict(ep("B", "bb", 1), end={"end": True})
+    paired, left = report.match([{"intent": "B"}], [cut, whole])
+    assert paired == [whole] and left == [cut]
 
 
 def test_reader_notes_missing_and_cut_files(tmp_path):
