@@ -1,4 +1,4 @@
-"""evaluate.py: a policy on a task set at temperature 0, printed in the paper's Table 1 layout.
+"""evaluate.py: a policy on a task set at temperature 0 (or --temperature), printed in the paper's Table 1 layout.
 
     python evaluate.py                                                  # the latest run's SFT actor, miniarena's 165 test tasks
     python evaluate.py --policy runs/webrl-20250601-093000/phase3/actor --limit 30   # a spread of 30 of them
@@ -6,6 +6,7 @@
     python evaluate.py --answer 1 --limit 40                            # no model: exit(message="1") at once
     python evaluate.py --policy runs/webrl-20250601-093000/phase3/actor --limit 60 --resume   # grow it (or after a kill)
     python evaluate.py --policy runs/webrl-20250601-093000/phase3/actor --limit 30 --screenshots && python report.py runs/eval
+    python evaluate.py --policy runs/webrl-20250601-093000/phase0/actor --split train --limit 32 --temperature 1   # as rollouts play
     # the real WebArena-Lite (sites running, their variables set: SHOPPING=http://host:7770 ...)
     python evaluate.py --policy THUDM/webrl-llama-3.1-8b --tasks webarena_lite.json --judge-url http://host/v1
 
@@ -23,6 +24,10 @@ or WEBRL_JUDGE_URL/MODEL/KEY; without one, such a task fails with a clear error 
 --answer TEXT (not in the paper) plays no model: every episode ends at its first step with exit(message=TEXT),
 scored by the task's own evaluator. It measures what a constant guess earns on the task set (miniarena's count
 questions, "How many ...", often have a small answer), the floor a learned policy's success is read against.
+
+--temperature T > 0 (not in the paper's evaluation, which is greedy) samples each response as train.py's rollouts
+do; with --split train (miniarena's training split) it measures the reward the rollouts of a phase can expect
+from this policy at that temperature.
 
 --steps (miniarena only; not in the paper) measures where whole-task success is lost: miniarena's oracle plays
 each task, and at each of its steps the policy, given the oracle's prompt (teacher-forced), answers greedily;
@@ -54,17 +59,21 @@ class EvalArgs:
     (the pretrained default before any training, pretrained.py); empty: the SFT actor (phase0/actor) of the
     latest run train.py named under runs/"""
     tasks: str = ""
-    """a WebArena config file (one config or a list); empty: miniarena's test split on a local miniarena"""
+    """a WebArena config file (one config or a list); empty: miniarena's --split on a local miniarena"""
+    split: str = "test"
+    """without --tasks: miniarena's 'test' split (the paper's evaluation) or its 'train' split (what rollouts play)"""
     limit: int = 0
     """evaluate at most this many tasks, spread evenly over sites and templates (0: all)"""
     out: str = "runs/eval"
     """where results.jsonl, table.md and the episode records go"""
     seed: int = 0
-    """miniarena's data seed (its test split)"""
+    """miniarena's data seed (its splits) and the sampling seed of --temperature"""
     slots: int = 8
     """episodes in flight in the browser pool (one generation batch)"""
     max_steps: int = 30
     """actions per episode (WebRL's runs: 30)"""
+    temperature: float = 0.0
+    """0: greedy (the paper's evaluation); above 0: sampled, as train.py's rollouts (seeded by --seed)"""
     max_new_tokens: int = 128
     """tokens per response"""
     max_prompt_tokens: int = 16384
@@ -132,12 +141,12 @@ def load_policy(a: EvalArgs):
 
 
 def demonstration_steps(a: EvalArgs) -> dict:
-    """Step accuracy of the policy on the oracle's demonstrations of miniarena's test split (EvalArgs.steps)."""
+    """Step accuracy of the policy on the oracle's demonstrations of miniarena's --split (EvalArgs.steps)."""
     from miniarena import MiniArena, oracle
     from miniarena.tasks import build
     if a.tasks:
         raise SystemExit("--steps needs miniarena's oracle: it cannot be combined with --tasks")
-    configs = build("test", a.seed)
+    configs = build(a.split, a.seed)
     configs = rundir.spread(configs, a.limit) if a.limit else configs
     arena = MiniArena(seed=a.seed).start()
     try:
@@ -164,7 +173,7 @@ def demonstration_steps(a: EvalArgs) -> dict:
     return acc
 
 
-RESUME_SAME = ("policy", "tasks", "seed", "max_steps", "max_new_tokens", "max_prompt_tokens", "answer")
+RESUME_SAME = ("policy", "tasks", "split", "temperature", "seed", "max_steps", "max_new_tokens", "max_prompt_tokens", "answer")
 
 
 def earlier_lines(out: Path, a: EvalArgs) -> dict:
@@ -174,7 +183,9 @@ def earlier_lines(out: Path, a: EvalArgs) -> dict:
     if not path.exists():
         return {}
     before = json.loads((out / "args.json").read_text()) if (out / "args.json").exists() else {}
-    differ = [f"{k}={before.get(k)!r} there, {getattr(a, k)!r} now" for k in RESUME_SAME if before.get(k) != getattr(a, k)]
+    # a setting that an older args.json lacks had its default then
+    was = {k: before.get(k, getattr(EvalArgs, k)) for k in RESUME_SAME}
+    differ = [f"{k}={was[k]!r} there, {getattr(a, k)!r} now" for k in RESUME_SAME if was[k] != getattr(a, k)]
     if differ:
         raise SystemExit(f"--resume: {out} was evaluated with other settings ({'; '.join(differ)}); pass another --out")
     lines = {}
@@ -199,6 +210,10 @@ def latest_sft_actor() -> str:
 def main(a: EvalArgs) -> dict:
     if not a.policy and not a.answer:
         a.policy = latest_sft_actor()
+    if a.split not in ("train", "test"):
+        raise SystemExit(f"--split must be 'train' or 'test', got {a.split!r}")
+    if not 0 <= a.temperature <= 2:
+        raise SystemExit(f"--temperature must be in [0, 2], got {a.temperature}")
     if a.steps:
         return demonstration_steps(a)
     out = Path(a.out)
@@ -208,7 +223,7 @@ def main(a: EvalArgs) -> dict:
         configs, skipped = rundir.task_file(a.tasks)
     else:
         from miniarena.tasks import build
-        configs = build("test", a.seed)
+        configs = build(a.split, a.seed)
     if a.limit:
         configs = rundir.spread(configs, a.limit)
     kept = earlier_lines(out, a) if a.resume else {}
@@ -244,7 +259,7 @@ def main(a: EvalArgs) -> dict:
                 by_id = {c["task_id"]: c for c in todo}
                 env.play(pool, todo, lambda batch: [guess] * len(batch), on_done=lambda r: done(r, by_id[r["task_id"]]))
             else:
-                train.play_policy(pool, model, tok, todo, a, 0.0, a.seed, "evaluate", on_done=done)
+                train.play_policy(pool, model, tok, todo, a, a.temperature, a.seed, "evaluate", on_done=done)
         finally:
             pool.close()
             if arena is not None:
@@ -252,6 +267,7 @@ def main(a: EvalArgs) -> dict:
     ordered = [lines[c["task_id"]] for c in configs]
     rundir.save_jsonl_atomic(out / "results.jsonl", ordered)   # in task order
     name = f"answer {json.dumps(a.answer)}" if a.answer else Path(a.policy).name if Path(a.policy).exists() else a.policy
+    name += f" (T={a.temperature:g})" if a.temperature else ""
     row = {"model": name, **rundir.success_table(ordered, configs)}
     table = rundir.format_table([row], configs)
     (out / "table.md").write_text(table + "\n")

@@ -61,6 +61,9 @@ def test_resume_plays_only_the_missing_tasks(tmp_path):
     path = tmp_path / "results.jsonl"
     first = path.read_text().splitlines()
     path.write_text("\n".join(first[:4]) + "\n" + first[4][:20])
+    # an evaluation made before --split and --temperature existed had their defaults: it resumes
+    made = json.loads((tmp_path / "args.json").read_text())
+    (tmp_path / "args.json").write_text(json.dumps({k: v for k, v in made.items() if k not in ("split", "temperature")}))
     played = set((tmp_path / "episodes").iterdir())
     row = evaluate.main(args(limit=10, resume=True))
     lines = [json.loads(x) for x in path.read_text().splitlines()]
@@ -73,6 +76,32 @@ def test_resume_plays_only_the_missing_tasks(tmp_path):
     assert row["Avg"] == 100.0 * sum(x["score"] for x in lines) / 10
     with pytest.raises(SystemExit, match="max_steps=30 there, 3 now"):   # other settings: refused, nothing lost
         evaluate.main(args(limit=10, resume=True, max_steps=3))
+    with pytest.raises(SystemExit, match="temperature=0.0 there, 1.0 now"):
+        evaluate.main(args(limit=10, resume=True, temperature=1.0))
     with pytest.raises(SystemExit, match=r"\d tasks outside this task set"):
         evaluate.main(args(limit=2, resume=True))
     assert path.read_text().splitlines() == [json.dumps(x) for x in lines]
+
+
+def test_sampled_evaluation_of_the_training_split_is_seeded(smoke_run, tmp_path):
+    # --split train --temperature 1: the tasks a phase's rollouts play, sampled as they are; the same seed gives the
+    # same responses, so a measured reward at a temperature can be reproduced
+    run, r = smoke_run
+    assert r.returncode == 0, r.stderr[-3000:]
+    configs = rundir.spread(build("train", 0), 3)
+
+    def sampled(out, seed):
+        row = evaluate.main(evaluate.EvalArgs(policy=str(run / "phase0" / "actor"), split="train", temperature=1.0, seed=seed,
+                                              limit=3, max_steps=2, max_new_tokens=24, max_prompt_tokens=512, slots=3,
+                                              out=str(tmp_path / out)))
+        lines = [json.loads(x) for x in (tmp_path / out / "results.jsonl").read_text().splitlines()]
+        assert [x["task_id"] for x in lines] == [c["task_id"] for c in configs]
+        assert [x["intent"] for x in lines] == [c["intent"] for c in configs]
+        assert row["model"] == "actor (T=1)"
+        return [json.loads(x)["response"] for p in sorted((tmp_path / out / "episodes").glob("*.jsonl"))
+                for x in p.read_text().splitlines() if "response" in json.loads(x)]
+
+    first = sampled("a", 0)
+    assert len(first) >= 3 and sampled("b", 0) == first
+    with pytest.raises(SystemExit, match="--split must be 'train' or 'test'"):
+        evaluate.main(evaluate.EvalArgs(answer="1", split="dev", out=str(tmp_path / "c")))
