@@ -195,7 +195,8 @@ class Args:
     conf_high: float = 0.95
     """...and at most this (paper Table 2: the (0.5, 0.95] band works best)"""
     no_replay: bool = False
-    """ablation: train each phase on fresh steps only"""
+    """ablation: train each phase on fresh steps only (SmolLM2, phase 1 from the same SFT checkpoint and the same
+    16 rollouts: 9.4% on 96 test tasks, against 17.7% with replay and 11.5% before; README)"""
     replay_scored: float = 2.0
     """score at most this many buffered steps per step that may be replayed (--replay-ratio x fresh steps), a
     random sample of the buffer (0: all, as the paper). Scoring is a forward pass per step, and the SFT
