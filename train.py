@@ -208,7 +208,8 @@ class Args:
     """actions per episode (the public runs: 30; the oracle needs at most 13 on 59 of 60 training tasks, and
     a failing episode that runs to the limit is the costliest part of an evaluation)"""
     temperature: float = 1.0
-    """sampling temperature of the rollouts (the paper: 1; evaluation is always greedy)"""
+    """sampling temperature of the rollouts (the paper: 1; evaluation is always greedy). The SmolLM2 SFT checkpoint
+    on 32 training tasks: 2 / 32 solved at 1, 2 / 32 at 0.5, 3 / 32 greedily (README): not a lever here"""
     max_new_tokens: int = 48
     """tokens per response"""
     max_prompt_tokens: int = 1024
