@@ -68,6 +68,16 @@ def pick_run_dir(run_dir: str, resume: bool, root: Path = RUNS) -> Path:
     return todo[-1]
 
 
+# What a row of Table 1 means: the same test tasks, played under the same limits. A --resume that changes one
+# of these keeps the earlier rows as they were measured, so the table then mixes two evaluations.
+EVAL_ARGS = ("seed", "test_tasks", "eval_tasks", "max_steps", "max_prompt_tokens", "max_new_tokens")
+
+
+def eval_changes(old: dict, new: dict) -> list[str]:
+    """The evaluation settings a --resume changes against the run's args.json, as 'name old -> new'."""
+    return [f"{k} {old[k]!r} -> {new[k]!r}" for k in EVAL_ARGS if k in old and k in new and old[k] != new[k]]
+
+
 def save_json_atomic(path: Path, data) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))

@@ -800,6 +800,11 @@ def main(args: Args) -> list[dict]:
         print(f"run directory: {run}" + (f" (resuming after phase {state['finished']})" if state["finished"] >= 0 else ""),
               flush=True)
         run.mkdir(parents=True, exist_ok=True)
+        if state["finished"] >= 0 and (run / "args.json").exists():
+            changed = rundir.eval_changes(json.loads((run / "args.json").read_text()), dataclasses.asdict(args))
+            if changed:
+                print(f"warning: this --resume evaluates differently from phases 0..{state['finished']} "
+                      f"({'; '.join(changed)}): their rows in Table 1 keep what they measured", file=sys.stderr, flush=True)
         for leftover in run.glob("phase*.tmp"):   # a checkpoint a kill interrupted
             shutil.rmtree(leftover, ignore_errors=True)
         for leftover in (run / "episodes").glob("phase*"):   # the episodes of a phase that is redone

@@ -58,6 +58,16 @@ def test_an_explicit_run_dir_that_holds_a_run_is_refused_unless_resumed(tmp_path
     assert rundir.pick_run_dir(str(tmp_path / "fresh"), False, tmp_path) == tmp_path / "fresh"
 
 
+def test_eval_changes_names_what_makes_rows_incomparable():
+    old = {"seed": 0, "eval_tasks": 24, "max_steps": 15, "phases": 0, "algo": "webrl", "test_tasks": ""}
+    new = {**old, "eval_tasks": 48, "phases": 2, "algo": "awr"}          # phases and algo: a resume may change them
+    assert rundir.eval_changes(old, new) == ["eval_tasks 24 -> 48"]
+    assert rundir.eval_changes(old, {**new, "seed": 1, "test_tasks": "lite.json"}) == [
+        "seed 0 -> 1", "test_tasks '' -> 'lite.json'", "eval_tasks 24 -> 48"]
+    assert rundir.eval_changes(old, dict(old)) == []
+    assert rundir.eval_changes({"seed": 0}, {"eval_tasks": 48}) == []   # an older args.json without the key
+
+
 def test_phase_summary_is_short_aligned_and_leaves_out_what_a_phase_lacks(tmp_path):
     path = tmp_path / "metrics.jsonl"
     m = {"phase": 2, "tasks": 16, "rollout_reward": 25.0, "rollout_success": 18.75, "orm_agreement": 0.875,
