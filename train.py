@@ -99,7 +99,9 @@ class Args:
     """number of RL phases after SFT (the paper ran 8)"""
     tasks_per_phase: int = 16
     """training tasks rolled out per phase (the paper: 500; --policy tiny: 32). On 2 AVX2 cores one SmolLM2 agent
-    step costs ~2 s of generation and each trained step ~4 forward passes: 16 tasks make ~30 min per phase"""
+    step costs ~2 s of generation and each trained step ~4 forward passes: 16 tasks made a phase of ~41 min before
+    its evaluation (runs/q1 in the README: 58.8 min with 48 test tasks), and with no reward in 16 rollouts from
+    the default SFT start, the phase learns from the replayed demonstrations alone"""
     sft_tasks: int = 160
     """training tasks whose oracle demonstrations make the SFT data (phase 0; --policy tiny: 150). SmolLM2 on 2 AVX2
     cores, top 10 layers, lr 5e-4: 160 tasks (984 steps) x 2 epochs took 86 min for phase 0 (lower-layer states
