@@ -105,9 +105,9 @@ class Args:
     sft_tasks: int = 160
     """training tasks whose oracle demonstrations make the SFT data (phase 0; --policy tiny: 150). SmolLM2 on 2 AVX2
     cores, top 10 layers, lr 5e-4: 160 tasks (984 steps) x 2 epochs took 86 min for phase 0 (lower-layer states
-    16 min, SFT 58 min, 24 test tasks 9.5 min; 11.0 GB) and solved 2 / 24 test tasks, 3 / 48 (6.2%), copying the
+    16 min, SFT 58 min, 24 test tasks 9.5 min; 11.0 GB) and solved 2 / 24 test tasks, 3 / 48, 3 / 96, copying the
     task's names in 87.5% of episodes; 40 tasks x 1 epoch (26.5 min): 0 / 24, 12.5%; the README's chain of SFT
-    runs (~4.5 h) reached 7 / 48"""
+    runs (~4.5 h) reached 7 / 48 and 11 / 96"""
     eval_tasks: int = 80
     """test tasks evaluated after SFT and after each phase, spread over sites and templates (165: the whole
     test split; 80 keeps every site and most templates; --policy tiny: 40)"""
