@@ -179,9 +179,9 @@ class Args:
     the loss to 3.0; --policy tiny: 2e-3)"""
     sft_epochs: int = 1
     """SFT epochs over miniarena's oracle demonstrations (the paper: 1; --policy tiny: 4). Two epochs on 160 tasks
-    solved 3 / 48 test tasks, one on 320 (about 1.5x the SFT time) 8 / 48 (--sft-tasks); from the second epoch on,
-    the frozen lower layers' states are computed once and shared (frozen.py); 0: --policy is already an SFT
-    checkpoint, phase 0 only evaluates it"""
+    solved 3 / 48 test tasks, one on 320 (about 1.5x the SFT time) 8 / 48 (--sft-tasks); with two or more, the
+    frozen lower layers' states are computed once, before the first, and shared by all (frozen.py); 0: --policy
+    is already an SFT checkpoint, phase 0 only evaluates it"""
     actor_lr: float = 5e-5
     """actor learning rate, constant (the paper: 1e-6 for 8B, a tenth of its SFT rate; --policy tiny: 1e-4). SmolLM2,
     top 10 layers at 5e-5 (a tenth of --sft-lr) from the all-layer SFT checkpoint: ~18 updates a phase, mean KL to
