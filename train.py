@@ -30,7 +30,7 @@ trained on labelled miniarena episodes (orm.py). Then each phase i = 1..N:
   6. actor       eq. 6, L = E[(beta log(pi/pi_ref) - A)^2], pi_ref = the actor at the start of the phase
   7. evaluate    the test split at temperature 0 (its evaluators); one row of the paper's Table 1 per phase
 and each finished phase is checkpointed (HF directories), so `--resume` after a kill loses at most the
-phase in progress, never a finished one and never the replay buffer.
+phase in progress, never a finished one and never the replay buffer (the SFT is saved before phase 0's evaluation).
 
 The paper's baselines and ablations (Table 1, Figure 5, Table 2) run through the same loop:
     --algo filtered_bc   step 6 is SFT on the top 30% of the phase's trajectories by reward (no critic, no replay)
@@ -850,21 +850,36 @@ def main(args: Args) -> list[dict]:
             demos = demonstrations(arena, sft_tasks, args, run / "demos.json") if args.sft_epochs else []
             if args.sft_epochs and not demos:
                 raise RuntimeError("no demonstration succeeded: the oracles or the sites are broken")
-            path = pretrained.resolve(args.policy)
-            if args.policy == "tiny":
-                path = run / "tiny"
+            sft_done = run / "phase0" / "sft.json"   # the SFT's metrics, written once its checkpoint is saved
+            if sft_done.exists():   # killed after the SFT (during the evaluation or the ORM): not trained again
                 if d.is_main:
-                    policy.build_tiny(path, [policy.compact_prompt(x["prompt"]) + x["response"] for x in demos], hidden=args.tiny_hidden,
-                                      layers=args.tiny_layers, heads=max(1, args.tiny_hidden // 64), seed=args.seed)
+                    print(f"phase 0: the SFT checkpoint {run / 'phase0' / 'actor'} is kept; evaluating it", flush=True)
+                model, tok = policy.load_actor(run / "phase0" / "actor", device=d.device)
+                model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
+                encode_steps(tok, demos, args)
+                m = json.loads(sft_done.read_text())
+            else:
+                path = pretrained.resolve(args.policy)
+                if args.policy == "tiny":
+                    path = run / "tiny"
+                    if d.is_main:
+                        policy.build_tiny(path, [policy.compact_prompt(x["prompt"]) + x["response"] for x in demos],
+                                          hidden=args.tiny_hidden, layers=args.tiny_layers,
+                                          heads=max(1, args.tiny_hidden // 64), seed=args.seed)
+                    dist.barrier()
+                model, tok = policy.load_actor(path, device=d.device)
+                model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
+                encode_steps(tok, demos, args)
+                m = sft(model, tok, demos, args, rng, whole_text=True) if args.policy == "tiny" and args.pretrain_epochs else {}
+                if args.sft_epochs > 1:   # once: every SFT epoch runs the top layers only. One epoch has nothing to
+                    attach_states(model, demos, args, tok.pad_token_id)   # share: the states would only hold memory
+                m.update(sft(model, tok, demos, args, rng))
+                drop_states(demos)
+                # saved before the evaluation: a kill there (or in the ORM's training) does not lose the SFT
+                rundir.save_checkpoint(run, 0, model, tok)
+                if d.is_main:
+                    rundir.save_json_atomic(sft_done, m)
                 dist.barrier()
-            model, tok = policy.load_actor(path, device=d.device)
-            model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
-            encode_steps(tok, demos, args)
-            m = sft(model, tok, demos, args, rng, whole_text=True) if args.policy == "tiny" and args.pretrain_epochs else {}
-            if args.sft_epochs > 1:   # once: every SFT epoch runs the top layers only. One epoch has nothing to
-                attach_states(model, demos, args, tok.pad_token_id)   # share: the states would only hold memory
-            m.update(sft(model, tok, demos, args, rng))
-            drop_states(demos)
             record_episodes(pool, run, 0, "eval", args)
             results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, "eval sft")
             row = {"model": "SFT", "phase": 0, **rundir.success_table(results, test_tasks)}
@@ -874,7 +889,6 @@ def main(args: Args) -> list[dict]:
                 orm_tasks = random.Random(f"orm{args.seed}").sample(train_tasks, min(args.orm_tasks, len(train_tasks)))
                 record_episodes(pool, run, 0, "orm", args)
                 m.update(train_judge(pool, model, tok, orm_tasks, args, judge_path))
-            rundir.save_checkpoint(run, 0, model, tok)
             rundir.save_eval(run / "phase0" / "eval.jsonl", results, test_tasks)
             m.update(phase=0, demos=len(demos), sft_tasks=len(sft_tasks), success=row["Avg"],
                      names_copied=rundir.names_copied(results, test_tasks), seconds=time.time() - t0)

@@ -175,6 +175,28 @@ def sft_run(tmp_path_factory):
     return run
 
 
+def test_a_kill_after_the_sft_keeps_it(sft_run, tmp_path):
+    """Killed during phase 0's evaluation: the SFT checkpoint and its metrics were saved before it, so --resume
+    evaluates that checkpoint instead of training it again (the SFT is most of phase 0's time)."""
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(sft_run, run)
+    assert json.loads((run / "phase0" / "sft.json").read_text())["sft_loss_last"] > 0
+    # the state a kill during the evaluation leaves: the checkpoint and sft.json written, phase 0 not finished
+    (run / "phase0" / "eval.jsonl").unlink()
+    (run / "metrics.jsonl").unlink()
+    (run / "state.json").write_text(json.dumps({"finished": -1, "rows": []}))
+    (run / "phase0" / "sft.json").write_text(json.dumps({"sft_loss_first": 123.0, "sft_loss_last": 45.0}))
+    actor = digest(run / "phase0" / "actor")
+    r = run_train("--smoke", "--algo", "sft", "--run-dir", str(run), "--resume", "--reward", "groundtruth")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "SFT checkpoint" in r.stdout and "| SFT |" in r.stdout
+    m = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(m) == 1 and m[0]["sft_loss_first"] == 123.0 and m[0]["phase"] == 0   # the saved SFT's, not a new one's
+    assert digest(run / "phase0" / "actor") == actor and (run / "phase0" / "eval.jsonl").exists()
+    assert json.loads((run / "state.json").read_text())["finished"] == 0
+
+
 @pytest.mark.parametrize("flags, name", [(("--algo", "filtered_bc"), "Filtered BC"), (("--algo", "awr"), "AWR"),
                                          (("--algo", "digirl"), "DigiRL"), (("--no-kl",), "WebRL")])
 def test_every_algorithm_runs_a_phase_from_the_same_sft(sft_run, tmp_path, flags, name):
