@@ -100,8 +100,11 @@ class Args:
     tasks_per_phase: int = 16
     """training tasks rolled out per phase (the paper: 500; --policy tiny: 32). On 2 AVX2 cores one SmolLM2 agent
     step costs ~2 s of generation and each trained step ~4 forward passes: 16 tasks made a phase of ~41 min before
-    its evaluation (runs/q1 in the README: 58.8 min with 48 test tasks), and with no reward in 16 rollouts from
-    the previous default SFT start (160 tasks x 2 epochs), the phase learned from the replayed demonstrations alone"""
+    its evaluation (runs/q1 in the README: 58.8 min with 48 test tasks). From the previous default SFT start (160
+    tasks x 2 epochs) and from the default one (320 x 1, runs/q2: 55.5 min) phase 1's 16 rollouts earned no reward,
+    and the phase learned from the replayed demonstrations alone; the default SFT checkpoint solves ~8% of training
+    tasks at temperature 1 (2 / 24), so a phase of 16 expects ~1.3 rewarded episodes: more tasks per phase is the
+    lever for WebRL's own signal, at ~15 s of rollout per task plus its share of the updates"""
     sft_tasks: int = 320
     """training tasks whose oracle demonstrations make the SFT data (phase 0; --policy tiny: 150). SmolLM2 on 2 AVX2
     cores, top 10 layers, lr 5e-4, on the same 48 test tasks: 320 tasks (1,957 steps) x 1 epoch solved 8 / 48 (16.7%;
@@ -218,7 +221,8 @@ class Args:
     a failing episode that runs to the limit is the costliest part of an evaluation)"""
     temperature: float = 1.0
     """sampling temperature of the rollouts (the paper: 1; evaluation is always greedy). The SmolLM2 SFT checkpoint
-    on 32 training tasks: 2 / 32 solved at 1, 2 / 32 at 0.5, 3 / 32 greedily (README): not a lever here"""
+    on 32 training tasks: 2 / 32 solved at 1, 2 / 32 at 0.5, 3 / 32 greedily (README); the default SFT checkpoint
+    (runs/q2) on 24: 2 / 24 at 1, 3 / 24 at 0.5, 3 / 24 greedily: not a lever here"""
     max_new_tokens: int = 48
     """tokens per response"""
     max_prompt_tokens: int = 1024
