@@ -108,7 +108,7 @@ class Args:
     sft_tasks: int = 320
     """training tasks whose oracle demonstrations make the SFT data (phase 0; --policy tiny: 150). SmolLM2 on 2 AVX2
     cores, top 10 layers, lr 5e-4, on the same 48 test tasks: 320 tasks (1,957 steps) x 1 epoch solved 8 / 48 (16.7%;
-    5 gained and 0 lost against the next, sign test p = 0.06) in 2 h 09 min for phase 0 (demonstrations 6 min, SFT
+    5 gained and 0 lost against the next, sign test p = 0.06; on 96 tasks 9 / 96 against 3 / 96) in 2 h 09 min for phase 0 (demonstrations 6 min, SFT
     104 min, the 48-task evaluation ~19 min; 8.8 GB); 160 tasks (984 steps) x 2 epochs: 3 / 48, 3 / 96, in 86 min
     with 24 test tasks (SFT 58 min plus 16 min of shared lower-layer states; 11.0 GB); 40 tasks x 1 epoch (26.5
     min): 0 / 24; the README's chain of SFT runs (~4.5 h) reached 7 / 48 and 11 / 96. More distinct tasks beat a
