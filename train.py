@@ -108,11 +108,11 @@ class Args:
     sft_tasks: int = 320
     """training tasks whose oracle demonstrations make the SFT data (phase 0; --policy tiny: 150). SmolLM2 on 2 AVX2
     cores, top 10 layers, lr 5e-4, on the same 48 test tasks: 320 tasks (1,957 steps) x 1 epoch solved 8 / 48 (16.7%;
-    5 gained and 0 lost against the next, sign test p = 0.06; on 96 tasks 9 / 96 against 3 / 96) in 2 h 09 min for phase 0 (demonstrations 6 min, SFT
-    104 min, the 48-task evaluation ~19 min; 8.8 GB); 160 tasks (984 steps) x 2 epochs: 3 / 48, 3 / 96, in 86 min
-    with 24 test tasks (SFT 58 min plus 16 min of shared lower-layer states; 11.0 GB); 40 tasks x 1 epoch (26.5
-    min): 0 / 24; the README's chain of SFT runs (~4.5 h) reached 7 / 48 and 11 / 96. More distinct tasks beat a
-    second pass over fewer"""
+    5 gained and 0 lost against the next, sign test p = 0.06; on 96 tasks 9 / 96 against 3 / 96) in 2 h 09 min
+    for phase 0 (demonstrations 6 min, SFT 104 min, the 48-task evaluation ~19 min; 8.8 GB); 160 tasks (984 steps)
+    x 2 epochs: 3 / 48, 3 / 96, in 86 min with 24 test tasks (SFT 58 min plus 16 min of shared lower-layer states;
+    11.0 GB); 40 tasks x 1 epoch (26.5 min): 0 / 24; the README's chain of SFT runs (~4.5 h) reached 7 / 48 and
+    11 / 96. More distinct tasks beat a second pass over fewer"""
     eval_tasks: int = 80
     """test tasks evaluated after SFT and after each phase, spread over sites and templates (165: the whole
     test split; 80 keeps every site and most templates; --policy tiny: 40)"""
@@ -855,13 +855,11 @@ def main(args: Args) -> list[dict]:
             if args.sft_epochs and not demos:
                 raise RuntimeError("no demonstration succeeded: the oracles or the sites are broken")
             sft_done = run / "phase0" / "sft.json"   # the SFT's metrics, written once its checkpoint is saved
-            if sft_done.exists():   # killed after the SFT (during the evaluation or the ORM): not trained again
+            kept = sft_done.exists()   # killed after the SFT (during the evaluation or the ORM): not trained again
+            if kept:
+                path = run / "phase0" / "actor"
                 if d.is_main:
-                    print(f"phase 0: the SFT checkpoint {run / 'phase0' / 'actor'} is kept; evaluating it", flush=True)
-                model, tok = policy.load_actor(run / "phase0" / "actor", device=d.device)
-                model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
-                encode_steps(tok, demos, args)
-                m = json.loads(sft_done.read_text())
+                    print(f"phase 0: the SFT checkpoint {path} is kept; evaluating it", flush=True)
             else:
                 path = pretrained.resolve(args.policy)
                 if args.policy == "tiny":
@@ -871,10 +869,14 @@ def main(args: Args) -> list[dict]:
                                           hidden=args.tiny_hidden, layers=args.tiny_layers,
                                           heads=max(1, args.tiny_hidden // 64), seed=args.seed)
                     dist.barrier()
-                model, tok = policy.load_actor(path, device=d.device)
-                model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
-                encode_steps(tok, demos, args)
-                m = sft(model, tok, demos, args, rng, whole_text=True) if args.policy == "tiny" and args.pretrain_epochs else {}
+            model, tok = policy.load_actor(path, device=d.device)
+            model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
+            encode_steps(tok, demos, args)
+            if kept:
+                m = json.loads(sft_done.read_text())
+            else:
+                pretrain = args.policy == "tiny" and args.pretrain_epochs
+                m = sft(model, tok, demos, args, rng, whole_text=True) if pretrain else {}
                 if args.sft_epochs > 1:   # once: every SFT epoch runs the top layers only. One epoch has nothing to
                     attach_states(model, demos, args, tok.pad_token_id)   # share: the states would only hold memory
                 m.update(sft(model, tok, demos, args, rng))
