@@ -157,6 +157,62 @@ def success_table(results: list, tasks: list) -> dict:
     return row
 
 
+def read_eval(path) -> list[dict]:
+    """The per-task lines of a test evaluation: an evaluate.py --out directory (results.jsonl), a train.py phase
+    directory (eval.jsonl), or such a file. A line that is not a task's JSON record is a ValueError naming it."""
+    path = Path(path)
+    if path.is_dir():
+        found = [path / n for n in ("results.jsonl", "eval.jsonl") if (path / n).exists()]
+        if not found:
+            raise FileNotFoundError(f"{path}: no results.jsonl (evaluate.py --out) or eval.jsonl (train.py phaseK/) in it")
+        path = found[0]
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such evaluation file or directory")
+    lines = []
+    for n, text in enumerate(path.read_text().splitlines(), 1):
+        try:
+            line = json.loads(text)
+            lines.append({"task_id": line["task_id"], "site": line["site"], "score": line["score"]})
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ValueError(f"{path} line {n}: not a task's evaluation record ({type(e).__name__}: {e})") from None
+    return lines
+
+
+def sign_test_p(gained: int, lost: int) -> float:
+    """Exact two-sided sign test (McNemar's exact test) on the tasks that changed between two evaluations of the
+    same tasks: the chance of a split at least this uneven if a change were as likely to be a gain as a loss."""
+    n, k = gained + lost, min(gained, lost)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
+
+
+def paired(before: list, after: list) -> dict:
+    """Two evaluations (read_eval's lines) paired on the tasks both hold, per Table 1 column and 'Avg': tasks,
+    successes before and after, tasks gained and lost, and sign_test_p; plus how many tasks only one of them holds.
+    On 50-100 tasks a change of a few points is often a handful of tasks: the pairing says whether it is noise."""
+    a = {x["task_id"]: x for x in before}
+    b = {x["task_id"]: x for x in after}
+    shared = [t for t in a if t in b]
+    out = {}
+    for site, name in SITE_COLUMNS + [(None, "Avg")]:
+        ids = [t for t in shared if site is None or a[t]["site"] == site]
+        won = [(a[t]["score"] == 1.0, b[t]["score"] == 1.0) for t in ids]
+        gained, lost = sum(y and not x for x, y in won), sum(x and not y for x, y in won)
+        out[name] = {"tasks": len(ids), "before": sum(x for x, _ in won), "after": sum(y for _, y in won),
+                     "gained": gained, "lost": lost, "p": sign_test_p(gained, lost)}
+    out["only_before"], out["only_after"] = len(a) - len(shared), len(b) - len(shared)
+    return out
+
+
+def format_paired(pair: dict) -> str:
+    """paired() as a table: one row per site with tasks, then the average."""
+    lines = ["| | tasks | before | after | gained | lost | sign test p |", "|---|---|---|---|---|---|---|"]
+    for _, name in SITE_COLUMNS + [(None, "Avg")]:
+        r = pair[name]
+        if r["tasks"]:
+            lines.append(f"| {name} | {r['tasks']} | {r['before']} | {r['after']} | {r['gained']} | {r['lost']} | {r['p']:.3f} |")
+    return "\n".join(lines)
+
+
 def names_copied(results: list, tasks: list) -> float:
     """% of episodes in which an action's argument or the final answer contains one of the task's
     instantiation values (those with 3+ letters, any case): whether the actor follows its instruction at all,
@@ -196,10 +252,11 @@ def duration(seconds: float) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
-def phase_summary(row: dict, prev: dict | None, m: dict, metrics_path: Path) -> str:
+def phase_summary(row: dict, prev: dict | None, m: dict, metrics_path: Path, pair: dict | None = None) -> str:
     """A finished phase as the console shows it: a few aligned lines read at a glance (test success and its change,
-    rollout reward, ORM agreement, tasks, replay, losses, KL, time); a line the phase has no numbers for is left
-    out. The full record is the phase's line in metrics.jsonl."""
+    with `pair`, paired()'s 'Avg' against the phase before, the tasks gained and lost; rollout reward, ORM agreement,
+    tasks, replay, losses, KL, time); a line the phase has no numbers for is left out. The full record is the phase's
+    line in metrics.jsonl."""
     def has(*keys):
         return all(m.get(k) is not None for k in keys)
 
@@ -207,7 +264,10 @@ def phase_summary(row: dict, prev: dict | None, m: dict, metrics_path: Path) -> 
         first, last = m.get(f"{name}_loss_first"), m.get(f"{name}_loss_last")
         return None if first is None else f"{first:.4f} -> {last:.4f}"
 
-    change = f"  ({row['Avg'] - prev['Avg']:+.1f} vs phase {prev['phase']})" if prev else ""
+    change = f"  ({row['Avg'] - prev['Avg']:+.1f} vs phase {prev['phase']}" if prev else ""
+    if prev and pair and pair["tasks"]:
+        change += f"; {pair['gained']} gained, {pair['lost']} lost of {pair['tasks']}, sign test p = {pair['p']:.2f}"
+    change += ")" if prev else ""
     truth = f"  (the evaluators: {m['rollout_success']:.1f}%)" if has("rollout_success") else ""
     tasks = [f"{m[k]} {what}" for k, what in (("tasks_generated", "generated"), ("tasks_kept_by_critic", "kept by the critic"),
                                                ("tasks_from_train_split", "from the training split")) if has(k)]
@@ -273,6 +333,11 @@ def finish_phase(run: Path, state: dict, rows: list, row: dict, metrics: dict, m
         f.write(json.dumps(metrics) + "\n")
     (run / "table.md").write_text(format_table(rows) + "\n")
     save_json_atomic(run / "state.json", state)
-    print(phase_summary(row, rows[-2] if len(rows) > 1 else None, metrics, metrics_path), flush=True)
+    evals = [run / f"phase{k}" / "eval.jsonl" for k in (row["phase"] - 1, row["phase"])]
+    try:   # the change in tasks, paired on the ones both phases played (compare.py shows it per site)
+        pair = paired(read_eval(evals[0]), read_eval(evals[1]))["Avg"] if row["phase"] > 0 else None
+    except (OSError, ValueError):   # an earlier phase's evaluation file is missing or torn: the rates only
+        pair = None
+    print(phase_summary(row, rows[-2] if len(rows) > 1 else None, metrics, metrics_path, pair), flush=True)
     plot_curve(run, rows)
     refresh_report(run)
