@@ -180,6 +180,10 @@ class Args:
     """SFT learning rate (cosine with 10% warmup; the paper: 1e-5 for 8B with every layer trained; here only
     the top --train-layers train, in 123 updates (320 tasks x 1 epoch); with --train-layers 0 (all), 1e-4: 5e-4 spiked
     the loss to 3.0; --policy tiny: 2e-3)"""
+    sft_save_every: float = 10.0
+    """minutes of SFT between saves of its progress (RUN/sft_progress.pt: the trained layers, Adam's state, the
+    position in the data; ~0.5 GB for SmolLM2's top 10 layers, ~2 s), so that --resume after a kill goes on from
+    the last save instead of redoing the SFT (104 min for the default here); 0: never. One process only"""
     sft_epochs: int = 1
     """SFT epochs over miniarena's oracle demonstrations (the paper: 1; --policy tiny: 4). Two epochs on 160 tasks
     solved 3 / 48 test tasks, one on 320 (about 1.5x the SFT time) 8 / 48 (--sft-tasks); with two or more, the
@@ -280,7 +284,7 @@ class Args:
             raise ValueError(f"--no-kl is an ablation of --algo webrl, got --algo {self.algo}")
         if not 0 < self.bc_top <= 1 or self.awr_temperature <= 0:
             raise ValueError(f"need 0 < --bc-top <= 1 and --awr-temperature > 0, got {self.bc_top}, {self.awr_temperature}")
-        for name in ("beta", "replay_scored"):
+        for name in ("beta", "replay_scored", "sft_save_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.temperature <= 2:
@@ -476,19 +480,30 @@ def first_last(name: str, losses: list) -> dict:
             f"{name}_loss_last": sum(losses[-k:]) / k if losses else None}
 
 
-def sft(model, tok, steps: list, args: Args, rng: random.Random, whole_text: bool = False) -> dict:
+def sft(model, tok, steps: list, args: Args, rng: random.Random, whole_text: bool = False,
+        progress: Path | None = None) -> dict:
     """Behaviour cloning on the demonstrations: -mean log pi(a|s) over action tokens (paper: SFT phase).
     whole_text: next-token prediction over every token of prompt and action instead, for --pretrain-epochs
-    (the tiny model's stand-in for pretraining)."""
+    (the tiny model's stand-in for pretraining).
+
+    progress: a file where the SFT's progress is saved every --sft-save-every minutes (save_sft_progress); if it
+    holds the progress of this same SFT (a killed run), the SFT goes on from there instead of from the start."""
     from tqdm import tqdm
     name, epochs = ("pretrain", args.pretrain_epochs) if whole_text else ("sft", args.sft_epochs)
     opt = adamw(model.parameters(), args.sft_lr)
     updates = epochs * math.ceil(len(steps) / args.batch_size)
+    start = {"u": 0, "losses": [], "tokens": 0, "seconds": 0.0, "rng": rng.getstate()}
+    if progress is not None and progress.exists():
+        start = load_sft_progress(progress, model, opt, len(steps), updates) or start
+        rng.setstate(start["rng"])   # the minibatches of the first start["u"] updates are drawn again, and skipped
     model.train()
-    losses, u, t0, tokens = [], 0, time.time(), 0
-    bar = tqdm(total=updates, desc=name, leave=False, disable=None)
+    losses, u, tokens, t0, saved_at = list(start["losses"]), 0, start["tokens"], time.time(), time.time()
+    bar = tqdm(total=updates, initial=start["u"], desc=name, leave=False, disable=None)
     for epoch in range(epochs):
         for batch in minibatches(steps, args.batch_size, rng):
+            if u < start["u"]:
+                u += 1
+                continue
             for g in opt.param_groups:
                 g["lr"] = policy.cosine_lr(u, updates, args.sft_lr)
             n_tok = sum(len(s["action_ids"]) + (len(s["prompt_ids"]) - 1 if whole_text else 0) for s in batch)
@@ -514,9 +529,54 @@ def sft(model, tok, steps: list, args: Args, rng: random.Random, whole_text: boo
             u += 1
             bar.update(1)
             bar.set_postfix(loss=f"{total:.3f}")
+            if progress is not None and args.sft_save_every and time.time() - saved_at >= 60 * args.sft_save_every \
+                    and u < updates:
+                save_sft_progress(progress, model, opt, {"u": u, "losses": losses, "tokens": tokens, "rng": start["rng"],
+                                                         "seconds": start["seconds"] + time.time() - t0,
+                                                         "steps": len(steps), "updates": updates})
+                saved_at = time.time()
     bar.close()
     model.eval()
-    return {**first_last(name, losses), f"{name}_updates": u, f"{name}_tokens": tokens, f"{name}_s": time.time() - t0}
+    return {**first_last(name, losses), f"{name}_updates": u, f"{name}_tokens": tokens,
+            f"{name}_s": start["seconds"] + time.time() - t0}
+
+
+def save_sft_progress(path: Path, model, opt, where: dict) -> None:
+    """A killed SFT's way back: the trained layers' weights, the optimizer's state (Adam's moments) and where the
+    SFT is (updates done, their losses, the data order's seed), in one file written beside and renamed into place.
+    The frozen layers are not saved: they are the starting model's. One process only (torchrun's parameters are
+    sharded: its SFT starts again after a kill)."""
+    if dist.info().world > 1:
+        return
+    tmp = path.with_suffix(".tmp")
+    torch.save({**where, "weights": {k: p.detach() for k, p in model.named_parameters() if p.requires_grad},
+                "opt": opt.state_dict()}, tmp)
+    os.replace(tmp, path)
+
+
+def load_sft_progress(path: Path, model, opt, n_steps: int, updates: int) -> dict | None:
+    """save_sft_progress's file put back into `model` and `opt`: the dict of where the SFT was, or None (with a
+    warning, and the SFT starts from the beginning) if the file is another SFT's (other data or batch size)."""
+    if dist.info().world > 1:
+        return None
+    try:
+        saved = torch.load(path, weights_only=True)
+    except Exception as e:   # a file cut short by the kill itself cannot be: it is renamed into place whole
+        print(f"warning: {path} cannot be read ({type(e).__name__}: {e}); the SFT starts from the beginning",
+              file=sys.stderr, flush=True)
+        return None
+    trained = {k: p for k, p in model.named_parameters() if p.requires_grad}
+    if (saved["steps"], saved["updates"]) != (n_steps, updates) or set(saved["weights"]) != set(trained):
+        print(f"warning: {path} holds another SFT's progress ({saved['steps']} steps in {saved['updates']} updates, "
+              f"{len(saved['weights'])} trained tensors; now {n_steps}, {updates}, {len(trained)}): the SFT starts "
+              "from the beginning and overwrites it", file=sys.stderr, flush=True)
+        return None
+    with torch.no_grad():
+        for k, p in trained.items():
+            p.copy_(saved["weights"][k])
+    opt.load_state_dict(saved["opt"])
+    print(f"SFT: going on from update {saved['u']} of {updates} ({path})", flush=True)
+    return saved
 
 
 def attach_states(model, steps: list, args: Args, pad_id: int) -> None:
@@ -879,12 +939,13 @@ def main(args: Args) -> list[dict]:
                 m = sft(model, tok, demos, args, rng, whole_text=True) if pretrain else {}
                 if args.sft_epochs > 1:   # once: every SFT epoch runs the top layers only. One epoch has nothing to
                     attach_states(model, demos, args, tok.pad_token_id)   # share: the states would only hold memory
-                m.update(sft(model, tok, demos, args, rng))
+                m.update(sft(model, tok, demos, args, rng, progress=run / "sft_progress.pt"))
                 drop_states(demos)
                 # saved before the evaluation: a kill there (or in the ORM's training) does not lose the SFT
                 rundir.save_checkpoint(run, 0, model, tok)
                 if d.is_main:
                     rundir.save_json_atomic(sft_done, m)
+                    (run / "sft_progress.pt").unlink(missing_ok=True)   # the checkpoint holds it all now
                 dist.barrier()
             record_episodes(pool, run, 0, "eval", args)
             results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, "eval sft")

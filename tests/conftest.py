@@ -75,7 +75,8 @@ def smoke_run(tmp_path_factory):
     import subprocess
     run = tmp_path_factory.mktemp("smoke") / "smoke"
     t = time.time()
-    r = subprocess.run([sys.executable, str(ROOT / "train.py"), "--smoke", "--screenshots", "--run-dir", str(run)],
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), "--smoke", "--screenshots", "--run-dir", str(run),
+                        "--sft-save-every", "1e-6"],   # the SFT's progress is saved after every update
                        cwd=ROOT, capture_output=True, text=True, timeout=900)
     print(f"smoke run: {time.time() - t:.0f}s")
     return run, r

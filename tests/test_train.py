@@ -90,6 +90,8 @@ def test_smoke_runs_the_whole_loop(smoke_run, tmp_path):
     # phase 0: the tiny model's language-model pretraining, then SFT, which starts where it left off
     assert metrics[0]["pretrain_loss_last"] < metrics[0]["pretrain_loss_first"]
     assert metrics[0]["sft_loss_last"] < metrics[0]["sft_loss_first"]
+    assert not (run / "sft_progress.pt").exists()   # saved as it went (--sft-save-every), removed once phase0/actor is
+    assert "gained" in r.stdout and "sign test p" in r.stdout   # each phase's change, paired task by task
     for key in ("critic_loss_last", "kl_to_ref", "adv_mean", "value_mean", "replay_scored", "rollout_success",
                 "actor_tokens", "names_copied"):
         assert key in metrics[1], key
@@ -259,3 +261,65 @@ def test_micro_batches_group_similar_lengths_and_keep_every_step():
     steps = [{"prompt_ids": [0] * n, "action_ids": [1] * a, "i": i} for i, (n, a) in enumerate([(880, 30), (890, 5), (100, 3)])]
     assert [mb[0]["i"] for mb in train.micro_batches(steps, 1)] == [2, 1, 0]
     assert [mb[0]["i"] for mb in train.micro_batches(steps, 1, prompt_only=True)] == [2, 0, 1]
+
+
+def test_a_killed_sft_goes_on_from_its_last_save(tmp_path, capsys):
+    """The SFT saves its progress (trained layers, Adam's state, where it is) as it goes; a kill after a save and
+    one more update, then a new process: it goes on from the save and ends with the uninterrupted SFT's weights,
+    losses and data order. A file from another SFT is named and ignored."""
+    import random
+
+    import torch
+
+    import dist
+    import policy
+    import train
+    from conftest import TINY_CORPUS
+    torch.set_num_threads(1)
+    tiny = policy.build_tiny(tmp_path / "tiny", TINY_CORPUS, vocab_size=400, hidden=64, layers=2, heads=4, seed=0)
+    args = train.Args(policy="tiny", sft_epochs=2, batch_size=2, micro_batch=2, sft_lr=1e-3, sft_save_every=1e-9,
+                      precision="fp32")
+
+    def fresh():
+        model, tok = policy.load_actor(tiny)
+        return dist.freeze_lower(model, 1), tok   # a frozen lower layer, as SmolLM2's: not in the progress file
+
+    model, tok = fresh()
+    html = '<a id="1">Orders</a><input id="2" placeholder="Search"/>'
+    steps = [{"prompt_ids": policy.encode_prompt(tok, policy.build_prompt(f"Show me the orders of customer {n}", [], html))[0],
+              "action_ids": policy.encode_action(tok, a)}
+             for n in ("Emma", "Lopez", "Ann", "Bo", "Cy") for a in ('do(action="Click", element="1")', 'exit(message="3")')]
+    rng_a = random.Random(0)
+    want = train.sft(model, tok, steps, args, rng_a)             # 10 steps in 5 updates a epoch, 2 epochs
+    weights = {k: p.detach().clone() for k, p in model.named_parameters()}
+
+    progress, real_save, calls = tmp_path / "sft_progress.pt", train.save_sft_progress, []
+
+    def killed_at_the_fifth_save(path, model, opt, where):
+        calls.append(where["u"])
+        if len(calls) == 5:   # update 5 is done but not saved: the kill loses it
+            raise KeyboardInterrupt
+        real_save(path, model, opt, where)
+
+    train.save_sft_progress = killed_at_the_fifth_save
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train.sft(*fresh(), steps, args, random.Random(0), progress=progress)
+    finally:
+        train.save_sft_progress = real_save
+    saved = torch.load(progress, weights_only=True)
+    model, _ = fresh()
+    assert saved["u"] == 4 and set(saved["weights"]) == {k for k, p in model.named_parameters() if p.requires_grad}
+    assert len(saved["weights"]) < len(list(model.parameters()))
+
+    rng_c = random.Random(0)
+    got = train.sft(model, tok, steps, args, rng_c, progress=progress)
+    assert "going on from update 4 of 10" in capsys.readouterr().out
+    assert got["sft_updates"] == 10 and got["sft_tokens"] == want["sft_tokens"]
+    assert (got["sft_loss_first"], got["sft_loss_last"]) == pytest.approx((want["sft_loss_first"], want["sft_loss_last"]))
+    assert all(torch.allclose(p, weights[k], atol=1e-6) for k, p in model.named_parameters())
+    assert rng_c.getstate() == rng_a.getstate()   # what the run draws after the SFT is the same too
+
+    # another SFT's file (other data): named, ignored, and the SFT runs from its start
+    got = train.sft(*fresh(), steps[:6], args, random.Random(0), progress=progress)
+    assert "holds another SFT's progress" in capsys.readouterr().err and got["sft_updates"] == 6
