@@ -30,7 +30,8 @@ trained on labelled miniarena episodes (orm.py). Then each phase i = 1..N:
   6. actor       eq. 6, L = E[(beta log(pi/pi_ref) - A)^2], pi_ref = the actor at the start of the phase
   7. evaluate    the test split at temperature 0 (its evaluators); one row of the paper's Table 1 per phase
 and each finished phase is checkpointed (HF directories), so `--resume` after a kill loses at most the
-phase in progress, never a finished one and never the replay buffer (the SFT is saved before phase 0's evaluation).
+phase in progress, never a finished one and never the replay buffer (the SFT is saved before phase 0's evaluation,
+and its progress every --sft-save-every minutes while it trains).
 
 The paper's baselines and ablations (Table 1, Figure 5, Table 2) run through the same loop:
     --algo filtered_bc   step 6 is SFT on the top 30% of the phase's trajectories by reward (no critic, no replay)
