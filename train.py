@@ -104,8 +104,11 @@ class Args:
     its evaluation (runs/q1 in the README: 58.8 min with 48 test tasks). From the previous default SFT start (160
     tasks x 2 epochs) and from the default one (320 x 1, runs/q2: 55.5 min) phase 1's 16 rollouts earned no reward,
     and the phase learned from the replayed demonstrations alone; the default SFT checkpoint solves ~8% of training
-    tasks at temperature 1 (2 / 24), so a phase of 16 expects ~1.3 rewarded episodes: more tasks per phase is the
-    lever for WebRL's own signal, at ~15 s of rollout per task plus its share of the updates"""
+    tasks at temperature 1 (2 / 24, a spread that holds two easy templates), so a phase of 16 was expected to earn
+    ~1.3 rewards. 48 tasks with --replay-ratio 1 (runs/q3: 2 h 01 min with a 96-task evaluation) earned none either:
+    on a uniform sample of unseen training tasks the rate is a few percent; its update from failures and replay alone
+    gave 12 / 96 test tasks against the SFT's 9 / 96 (5 gained, 2 lost, p = 0.45; README). Each task costs ~20 s of
+    rollout and its ~5 steps ~14 s of update"""
     sft_tasks: int = 320
     """training tasks whose oracle demonstrations make the SFT data (phase 0; --policy tiny: 150). SmolLM2 on 2 AVX2
     cores, top 10 layers, lr 5e-4, on the same 48 test tasks: 320 tasks (1,957 steps) x 1 epoch solved 8 / 48 (16.7%;
