@@ -108,7 +108,7 @@ class Args:
     ~1.3 rewards. 48 tasks with --replay-ratio 1 (runs/q3: 2 h 01 min with a 96-task evaluation) earned none either:
     on a uniform sample of unseen training tasks the rate is a few percent; its update from failures and replay alone
     gave 12 / 96 test tasks against the SFT's 9 / 96 (5 gained, 2 lost, p = 0.45; README). Each task costs ~20 s of
-    rollout and its ~5 steps ~14 s of update"""
+    rollout, and each trained step (~5 fresh a task, plus up to --replay-ratio replayed each) ~7 s of update"""
     sft_tasks: int = 320
     """training tasks whose oracle demonstrations make the SFT data (phase 0; --policy tiny: 150). SmolLM2 on 2 AVX2
     cores, top 10 layers, lr 5e-4, on the same 48 test tasks: 320 tasks (1,957 steps) x 1 epoch solved 8 / 48 (16.7%;
