@@ -264,10 +264,10 @@ def phase_summary(row: dict, prev: dict | None, m: dict, metrics_path: Path, pai
         first, last = m.get(f"{name}_loss_first"), m.get(f"{name}_loss_last")
         return None if first is None else f"{first:.4f} -> {last:.4f}"
 
-    change = f"  ({row['Avg'] - prev['Avg']:+.1f} vs phase {prev['phase']}" if prev else ""
-    if prev and pair and pair["tasks"]:
-        change += f"; {pair['gained']} gained, {pair['lost']} lost of {pair['tasks']}, sign test p = {pair['p']:.2f}"
-    change += ")" if prev else ""
+    change = f"  ({row['Avg'] - prev['Avg']:+.1f} vs phase {prev['phase']})" if prev else ""
+    if prev and pair and pair["tasks"]:   # on the tasks both played (a --resume may have changed --eval-tasks)
+        change = (f"  ({100 * (pair['after'] - pair['before']) / pair['tasks']:+.1f} vs phase {prev['phase']} on the same "
+                  f"{pair['tasks']} tasks: {pair['gained']} gained, {pair['lost']} lost, sign test p = {pair['p']:.2f})")
     truth = f"  (the evaluators: {m['rollout_success']:.1f}%)" if has("rollout_success") else ""
     tasks = [f"{m[k]} {what}" for k, what in (("tasks_generated", "generated"), ("tasks_kept_by_critic", "kept by the critic"),
                                                ("tasks_from_train_split", "from the training split")) if has(k)]

@@ -86,7 +86,11 @@ def test_a_finished_phase_prints_the_tasks_it_gained_and_lost(tmp_path, capsys):
     row = {"model": "WebRL phase 1", "phase": 1, "Avg": 50.0, **{name: 0.0 for _, name in rundir.SITE_COLUMNS}}
     rows[0].update({name: 0.0 for _, name in rundir.SITE_COLUMNS})
     rundir.finish_phase(run, state, rows, row, {"phase": 1, "seconds": 5}, run / "metrics.jsonl")
-    assert "50.0%  (+25.0 vs phase 0; 2 gained, 1 lost of 4, sign test p = 1.00)" in capsys.readouterr().out
+    assert "50.0%  (+25.0 vs phase 0 on the same 4 tasks: 2 gained, 1 lost, sign test p = 1.00)" in capsys.readouterr().out
+    # an evaluation grown by a --resume (--eval-tasks 4 -> 8): the change is counted on the tasks both played
+    write(run / "phase1" / "eval.jsonl", [line(i, "map", float(i in (1, 2, 5, 6, 7))) for i in range(8)])
+    rundir.finish_phase(run, state, rows[:1], dict(row, Avg=62.5), {"phase": 1, "seconds": 5}, run / "metrics.jsonl")
+    assert "62.5%  (+25.0 vs phase 0 on the same 4 tasks: 2 gained, 1 lost" in capsys.readouterr().out
     # without the earlier phase's file the rates alone are shown, and the phase still finishes
     (run / "phase0" / "eval.jsonl").unlink()
     rundir.finish_phase(run, state, rows[:1], row, {"phase": 1, "seconds": 5}, run / "metrics.jsonl")
