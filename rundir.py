@@ -264,10 +264,11 @@ def phase_summary(row: dict, prev: dict | None, m: dict, metrics_path: Path, pai
         first, last = m.get(f"{name}_loss_first"), m.get(f"{name}_loss_last")
         return None if first is None else f"{first:.4f} -> {last:.4f}"
 
-    change = f"  ({row['Avg'] - prev['Avg']:+.1f} vs phase {prev['phase']})" if prev else ""
     if prev and pair and pair["tasks"]:   # on the tasks both played (a --resume may have changed --eval-tasks)
         change = (f"  ({100 * (pair['after'] - pair['before']) / pair['tasks']:+.1f} vs phase {prev['phase']} on the same "
                   f"{pair['tasks']} tasks: {pair['gained']} gained, {pair['lost']} lost, sign test p = {pair['p']:.2f})")
+    else:
+        change = f"  ({row['Avg'] - prev['Avg']:+.1f} vs phase {prev['phase']})" if prev else ""
     truth = f"  (the evaluators: {m['rollout_success']:.1f}%)" if has("rollout_success") else ""
     tasks = [f"{m[k]} {what}" for k, what in (("tasks_generated", "generated"), ("tasks_kept_by_critic", "kept by the critic"),
                                                ("tasks_from_train_split", "from the training split")) if has(k)]
@@ -333,11 +334,12 @@ def finish_phase(run: Path, state: dict, rows: list, row: dict, metrics: dict, m
         f.write(json.dumps(metrics) + "\n")
     (run / "table.md").write_text(format_table(rows) + "\n")
     save_json_atomic(run / "state.json", state)
-    evals = [run / f"phase{k}" / "eval.jsonl" for k in (row["phase"] - 1, row["phase"])]
-    try:   # the change in tasks, paired on the ones both phases played (compare.py shows it per site)
-        pair = paired(read_eval(evals[0]), read_eval(evals[1]))["Avg"] if row["phase"] > 0 else None
-    except (OSError, ValueError):   # an earlier phase's evaluation file is missing or torn: the rates only
-        pair = None
+    pair = None   # the change in tasks, paired on the ones both phases played (compare.py shows it per site)
+    if row["phase"] > 0:
+        try:
+            pair = paired(*(read_eval(run / f"phase{k}" / "eval.jsonl") for k in (row["phase"] - 1, row["phase"])))["Avg"]
+        except (OSError, ValueError):   # an earlier phase's evaluation file is missing or torn: the rates only
+            pass
     print(phase_summary(row, rows[-2] if len(rows) > 1 else None, metrics, metrics_path, pair), flush=True)
     plot_curve(run, rows)
     refresh_report(run)
