@@ -174,7 +174,7 @@ class ReplayBuffer:
 
 def score_steps(model, tok, steps, batch_size: int = 8, max_prompt_tokens: int = 4096, states=None):
     """Mean log-prob of each step's action tokens under `model` (float64 tensor). states: each step's frozen
-    lower-layer output (policy.lower_states), so only the top layers run (train.py's replay_scorer)."""
+    lower-layer output (policy.lower_states), so only the top layers run (learn.replay_scorer)."""
     prompts, actions = [], []
     for s in steps:
         p = s.get("prompt_ids") or policy.encode_prompt(tok, s["prompt"], max_prompt_tokens)[0]

@@ -38,7 +38,7 @@ import dist  # noqa: E402
 import frozen  # noqa: E402
 import policy  # noqa: E402
 import pretrained  # noqa: E402
-import train  # noqa: E402
+import learn  # noqa: E402
 
 
 def matmul_peak(dtype, n: int = 2048, reps: int = 5) -> float:
@@ -101,7 +101,7 @@ def main():
     prompts = [[rng.randrange(5, V) for _ in range(args.prompt - rng.randrange(0, args.prompt // 4))] for _ in range(args.batch)]
     actions = [[rng.randrange(5, V) for _ in range(args.action)] for _ in range(args.batch)]
     adv = torch.randn(args.batch)
-    opt = train.adamw(model.parameters(), 1e-5)   # the optimizer train.py uses
+    opt = learn.adamw(model.parameters(), 1e-5)   # the optimizer train.py uses (learn.py)
     tokens = sum(len(p) + len(a) for p, a in zip(prompts, actions))
 
     def ours(bf16, share=False):

@@ -5,6 +5,7 @@ import torch
 
 import dist
 import frozen
+import learn
 import policy
 from conftest import TINY_CORPUS
 
@@ -66,13 +67,13 @@ def test_actor_logprobs_and_gradients_match_the_full_forward(tiny):
 
 
 def test_train_critic_values_come_back_in_step_order(tiny):
-    # train.critic_values runs its batches in prompt-length order (little padding); each value is its step's
+    # learn.critic_values runs its batches in prompt-length order (little padding); each value is its step's
     import train
     model, tok = policy.load_actor(tiny)
     critic = policy.Critic.from_actor(model)
     prompts, _ = items(tok)
     assert [len(p) for p in prompts] != sorted(len(p) for p in prompts)
-    v = train.critic_values(critic, [{"prompt_ids": p} for p in prompts], train.Args(micro_batch=2, precision="fp32"),
+    v = learn.critic_values(critic, [{"prompt_ids": p} for p in prompts], train.Args(micro_batch=2, precision="fp32"),
                             tok.pad_token_id)
     with torch.no_grad():
         alone = [critic.value(*policy.pad_batch([p], tok.pad_token_id, "left")[:2])[0] for p in prompts]
@@ -109,8 +110,8 @@ def test_replay_scorer_keeps_each_scored_steps_states(tiny, tmp_path):
                         for i, (p, a) in enumerate(zip(prompts, actions))], reward=1, phase=1)
     args = train.Args(micro_batch=2, precision="fp32")
     full = score_steps(model, tok, buf.steps, batch_size=2)
-    got, counts = buf.select(train.replay_scorer(model, tok, args), n_fresh=10, low=0.0, high=1.0)
-    train.drop_states(buf.steps)
+    got, counts = buf.select(learn.replay_scorer(model, tok, args), n_fresh=10, low=0.0, high=1.0)
+    learn.drop_states(buf.steps)
     assert counts == {"scored": 3, "kept": 3, "sampled": 3}
     for s in got:
         i = s["step"]
@@ -119,5 +120,5 @@ def test_replay_scorer_keeps_each_scored_steps_states(tiny, tmp_path):
                               atol=1e-5)
     assert all("h" not in s for s in buf.steps)
     before = [s["h"] for s in got]
-    train.attach_states(model, got, args, tok.pad_token_id)      # nothing to recompute
+    learn.attach_states(model, got, args, tok.pad_token_id)      # nothing to recompute
     assert all(s["h"] is h for s, h in zip(got, before))

@@ -13,6 +13,7 @@ import torch
 
 import dist
 import env
+import learn
 import policy
 import pretrained
 import train
@@ -81,7 +82,7 @@ def test_generation_stops_at_eot_after_a_few_sft_steps_and_the_actor_learns(smol
     assert trained == {"26", "27", "28", "29", "model.norm.weight"}
     prompt = policy.build_prompt("Search for Blue Widget", [], HTML)
     p_ids, a_ids = policy.encode_prompt(tok, prompt)[0], policy.encode_action(tok, DEMO)
-    opt = train.adamw(model.parameters(), 1e-3)
+    opt = learn.adamw(model.parameters(), 1e-3)
     losses = []
     for _ in range(10):
         lp = policy.action_logprobs(model, [p_ids], [a_ids], grad=True, pad_id=tok.pad_token_id)[0]
@@ -109,9 +110,9 @@ def test_actor_and_critic_update_on_the_pretrained_trunk(smol, tmp_path):
     critic = dist.freeze_lower(policy.Critic.from_actor(model), 2)
     dist.freeze_lower(model, 2)
     before = [s.copy() for s in steps]
-    train.ref_logprobs(model, tok, steps, args)
+    learn.ref_logprobs(model, tok, steps, args)
     rng = __import__("random").Random(0)
-    m = train.train_actor(model, tok, steps, args, rng)
+    m = learn.train_actor(model, tok, steps, args, rng)
     assert m["actor_tokens"] == 2 * len(a_ids)
     after = policy.action_logprobs(model, [s["prompt_ids"] for s in steps], [s["action_ids"] for s in steps])
     assert all(lp.sum().item() > s["ref_logp"] for lp, s in zip(after, steps))   # A > 0: more likely
@@ -119,7 +120,7 @@ def test_actor_and_critic_update_on_the_pretrained_trunk(smol, tmp_path):
     with torch.no_grad():
         v0 = critic.value(x, mask)
     for _ in range(5):
-        train.train_critic(critic, steps, args, rng, tok.pad_token_id)
+        learn.train_critic(critic, steps, args, rng, tok.pad_token_id)
     with torch.no_grad():
         v1 = critic.value(x, mask)
     assert v1[0] - v1[1] > v0[0] - v0[1]                             # success scored above failure

@@ -241,26 +241,55 @@ def test_names_copied_counts_episodes_that_use_the_task_values():
 
 
 def test_first_last_averages_a_tenth_of_the_updates():
-    import train
+    import learn
     losses = [5.0, 3.0] + [2.0] * 16 + [1.0, 0.1]      # 20 updates: a tenth is 2
-    assert train.first_last("sft", losses) == {"sft_loss_first": 4.0, "sft_loss_last": 0.55}
-    assert train.first_last("critic", [0.7]) == {"critic_loss_first": 0.7, "critic_loss_last": 0.7}
-    assert train.first_last("actor", []) == {"actor_loss_first": None, "actor_loss_last": None}
+    assert learn.first_last("sft", losses) == {"sft_loss_first": 4.0, "sft_loss_last": 0.55}
+    assert learn.first_last("critic", [0.7]) == {"critic_loss_first": 0.7, "critic_loss_last": 0.7}
+    assert learn.first_last("actor", []) == {"actor_loss_first": None, "actor_loss_last": None}
+
+
+def test_advantages_by_hand_with_each_state_valued_once():
+    """A = lam (r_t + V(s_{t+1}) - V(s_t)) + (1 - lam)(r_T - V(s_t)), lam = 0.5, with a critic whose V(s) is its
+    prompt's token id / 10; a next state that is a step of the same data is valued once, not twice."""
+    import learn
+    import train
+
+    class Critic:
+        rows = 0
+
+        def eval(self):
+            pass
+
+        def value(self, ids, mask, states=None):
+            Critic.rows += len(ids)
+            return (ids * mask).sum(1).float() / 10
+
+    a = [{"prompt_ids": [i], "final_reward": 1.0} for i in (1, 2, 3)]   # a successful trajectory of 3 steps
+    b = {"prompt_ids": [4], "final_reward": 0.0}                         # a failed one of 1 step
+    r = {"prompt_ids": [5], "final_reward": 1.0}                         # a replayed step ...
+    outside = {"prompt_ids": [6]}                                        # ... whose next state is not trained on
+    steps, next_steps = a + [b, r], [a[1], a[2], None, None, outside]
+    m = learn.attach_advantages(Critic(), steps, next_steps, train.Args(micro_batch=2, precision="fp32", lam=0.5), 0)
+    # a: 0.5 (0.2 - 0.1) + 0.5 (1 - 0.1); 0.5 (0.3 - 0.2) + 0.5 (1 - 0.2); last: 0.5 (1 - 0.3) + 0.5 (1 - 0.3)
+    # b: 0.5 (0 - 0.4) + 0.5 (0 - 0.4);  r: 0.5 (0.6 - 0.5) + 0.5 (1 - 0.5)
+    assert [s["adv"] for s in steps] == pytest.approx([0.5, 0.45, 0.7, -0.4, 0.3])
+    assert m["value_mean"] == pytest.approx(0.3)
+    assert Critic.rows == 6                                              # 5 steps + 1 outside state, not 5 + 3
 
 
 def test_micro_batches_group_similar_lengths_and_keep_every_step():
-    import train
+    import learn
     steps = [{"prompt_ids": [0] * n, "action_ids": [1] * a, "i": i} for i, (n, a) in
              enumerate([(900, 5), (100, 3), (880, 20), (120, 4), (500, 7)])]
-    mbs = train.micro_batches(steps, 2)
+    mbs = learn.micro_batches(steps, 2)
     assert [[s["i"] for s in mb] for mb in mbs] == [[1, 3], [4, 2], [0]]     # by prompt + action tokens
     assert sorted(s["i"] for mb in mbs for s in mb) == list(range(5))
     # padded tokens: 2 x 124 + 2 x 900 + 905, against 2 x 905 + 2 x 900 + 507 = 4117 in the given order
     assert sum(max(len(s["prompt_ids"]) + len(s["action_ids"]) for s in mb) * len(mb) for mb in mbs) == 2953
     # the critic reads the prompt only: its micro-batches sort by prompt tokens
     steps = [{"prompt_ids": [0] * n, "action_ids": [1] * a, "i": i} for i, (n, a) in enumerate([(880, 30), (890, 5), (100, 3)])]
-    assert [mb[0]["i"] for mb in train.micro_batches(steps, 1)] == [2, 1, 0]
-    assert [mb[0]["i"] for mb in train.micro_batches(steps, 1, prompt_only=True)] == [2, 0, 1]
+    assert [mb[0]["i"] for mb in learn.micro_batches(steps, 1)] == [2, 1, 0]
+    assert [mb[0]["i"] for mb in learn.micro_batches(steps, 1, prompt_only=True)] == [2, 0, 1]
 
 
 def test_a_killed_sft_goes_on_from_its_last_save(tmp_path, capsys):
@@ -272,6 +301,7 @@ def test_a_killed_sft_goes_on_from_its_last_save(tmp_path, capsys):
     import torch
 
     import dist
+    import learn
     import policy
     import train
     from conftest import TINY_CORPUS
@@ -290,10 +320,10 @@ def test_a_killed_sft_goes_on_from_its_last_save(tmp_path, capsys):
               "action_ids": policy.encode_action(tok, a)}
              for n in ("Emma", "Lopez", "Ann", "Bo", "Cy") for a in ('do(action="Click", element="1")', 'exit(message="3")')]
     rng_a = random.Random(0)
-    want = train.sft(model, tok, steps, args, rng_a)             # 10 steps in 5 updates a epoch, 2 epochs
+    want = learn.sft(model, tok, steps, args, rng_a)             # 10 steps in 5 updates a epoch, 2 epochs
     weights = {k: p.detach().clone() for k, p in model.named_parameters()}
 
-    progress, real_save, calls = tmp_path / "sft_progress.pt", train.save_sft_progress, []
+    progress, real_save, calls = tmp_path / "sft_progress.pt", learn.save_sft_progress, []
 
     def killed_at_the_fifth_save(path, model, opt, where):
         calls.append(where["u"])
@@ -301,19 +331,19 @@ def test_a_killed_sft_goes_on_from_its_last_save(tmp_path, capsys):
             raise KeyboardInterrupt
         real_save(path, model, opt, where)
 
-    train.save_sft_progress = killed_at_the_fifth_save
+    learn.save_sft_progress = killed_at_the_fifth_save
     try:
         with pytest.raises(KeyboardInterrupt):
-            train.sft(*fresh(), steps, args, random.Random(0), progress=progress)
+            learn.sft(*fresh(), steps, args, random.Random(0), progress=progress)
     finally:
-        train.save_sft_progress = real_save
+        learn.save_sft_progress = real_save
     saved = torch.load(progress, weights_only=True)
     model, _ = fresh()
     assert saved["u"] == 4 and set(saved["weights"]) == {k for k, p in model.named_parameters() if p.requires_grad}
     assert len(saved["weights"]) < len(list(model.parameters()))
 
     rng_c = random.Random(0)
-    got = train.sft(model, tok, steps, args, rng_c, progress=progress)
+    got = learn.sft(model, tok, steps, args, rng_c, progress=progress)
     assert "going on from update 4 of 10" in capsys.readouterr().out
     assert got["sft_updates"] == 10 and got["sft_tokens"] == want["sft_tokens"]
     assert (got["sft_loss_first"], got["sft_loss_last"]) == pytest.approx((want["sft_loss_first"], want["sft_loss_last"]))
@@ -321,5 +351,5 @@ def test_a_killed_sft_goes_on_from_its_last_save(tmp_path, capsys):
     assert rng_c.getstate() == rng_a.getstate()   # what the run draws after the SFT is the same too
 
     # another SFT's file (other data): named, ignored, and the SFT runs from its start
-    got = train.sft(*fresh(), steps[:6], args, random.Random(0), progress=progress)
+    got = learn.sft(*fresh(), steps[:6], args, random.Random(0), progress=progress)
     assert "holds another SFT's progress" in capsys.readouterr().err and got["sft_updates"] == 6
