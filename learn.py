@@ -66,6 +66,15 @@ def micro_batches(steps: list, size: int, prompt_only: bool = False) -> list[lis
     return [[steps[i] for i in idx] for idx in policy.length_batches(lengths, size)]
 
 
+def optimizer_step(opt, model, args, loss: float) -> float:
+    """One update after a batch's gradients are summed: clip their norm to --grad-clip, step, clear them; the
+    batch's loss averaged over ranks."""
+    torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return dist.all_mean(loss)
+
+
 def first_last(name: str, losses: list) -> dict:
     """{name}_loss_first / _last: the mean loss over the first and the last tenth of the updates (at least
     one each). A single update's loss is too noisy to compare: an epoch's last batch holds only the
@@ -116,10 +125,7 @@ def sft(model, tok, steps: list, args, rng: random.Random, whole_text: bool = Fa
                 loss = -torch.cat(lps).sum() * dist.info().world / n_tok
                 loss.backward()
                 total += loss.item()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(dist.all_mean(total))
+            losses.append(optimizer_step(opt, model, args, total))
             tokens += n_tok
             u += 1
             bar.update(1)
@@ -246,10 +252,7 @@ def train_critic(critic, steps: list, args, rng: random.Random, pad_id: int) -> 
                 loss = policy.critic_loss(logits, target) * len(mb) / len(share)
                 loss.backward()
                 total += loss.item()
-            torch.nn.utils.clip_grad_norm_(critic.parameters(), args.grad_clip)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(dist.all_mean(total))
+            losses.append(optimizer_step(opt, critic, args, total))
     critic.eval()
     return first_last("critic", losses)
 
@@ -297,10 +300,7 @@ def train_actor(model, tok, steps: list, args, rng: random.Random) -> dict:
                 if "ref_logp" in mb[0]:
                     kls.append((logp.detach().cpu() - torch.tensor([s["ref_logp"] for s in mb])).mean().item())
                 tokens += sum(len(s["action_ids"]) for s in mb)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(dist.all_mean(total))
+            losses.append(optimizer_step(opt, model, args, total))
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
     bar.close()
