@@ -31,8 +31,10 @@ chromium: $(VENV)/.installed
 	  echo "elsewhere: $(PY) -m playwright install chromium) or set WEBRL_CHROMIUM=/path/to/chrome."; exit 1; \
 	fi
 
+# one run directory, resumed: a killed or stopped `make train` goes on from its last finished phase (and the
+# SFT's last save); once finished, it prints its table again. `python train.py` starts a new run each time.
 train: setup
-	$(PY) train.py
+	$(PY) train.py --run-dir runs/make-train --resume
 
 test: setup
 	$(PY) -m pytest -q

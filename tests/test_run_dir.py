@@ -56,6 +56,8 @@ def test_an_explicit_run_dir_that_holds_a_run_is_refused_unless_resumed(tmp_path
         rundir.pick_run_dir(str(run), False, tmp_path)
     assert rundir.pick_run_dir(str(run), True, tmp_path) == run
     assert rundir.pick_run_dir(str(tmp_path / "fresh"), False, tmp_path) == tmp_path / "fresh"
+    # `make train` passes --run-dir runs/make-train --resume: its first call starts the run there
+    assert rundir.pick_run_dir(str(tmp_path / "make-train"), True, tmp_path) == tmp_path / "make-train"
 
 
 def test_eval_changes_names_what_makes_rows_incomparable():
