@@ -147,6 +147,12 @@ class Args:
     curriculum: str = "evolve"
     """each phase's tasks: 'evolve' (new miniarena tasks from the last phase's failures, critic-filtered),
     'llm' (the same through an OpenAI-compatible LLM, --llm-url), 'none' (samples of the training split)"""
+    rollout_tasks: str = "unseen"
+    """where phase 1's tasks are drawn from (also --curriculum none's, and the top-up when the curriculum leaves too
+    few): 'unseen', training tasks played nowhere before (neither demonstrated in the SFT nor rolled out in an
+    earlier phase); 'sft', the SFT's own demonstrated tasks, as the paper's phase 1 plays its training set, which is
+    its SFT data (Table 2: 29.1% of them succeed, against the SFT's 20.6% on the test split); 'train', the whole
+    training split. No task is rolled out in two phases"""
     llm_url: str = ""
     """--curriculum llm: base URL of an OpenAI-compatible chat endpoint (else WEBRL_LLM_URL)"""
     llm_model: str = ""
@@ -312,6 +318,10 @@ class Args:
             raise ValueError("--curriculum evolve writes miniarena tasks; on real sites use --curriculum llm or none")
         if self.train_tasks and self.reward == "orm" and not self.orm:
             raise ValueError("--train-tasks (real sites) with --reward orm needs --orm (the phase-0 ORM learns on miniarena)")
+        if self.rollout_tasks not in ("unseen", "sft", "train"):
+            raise ValueError(f"--rollout-tasks must be unseen, sft or train, got {self.rollout_tasks!r}")
+        if self.rollout_tasks == "sft" and not self.sft_epochs:
+            raise ValueError("--rollout-tasks sft plays the SFT's demonstrated tasks, and --sft-epochs 0 demonstrates none")
         if self.curriculum == "llm" and self.reward != "orm":
             raise ValueError("--curriculum llm writes tasks without evaluators: their reward needs --reward orm")
 
@@ -478,12 +488,14 @@ class FromRank0:
         return out
 
 
-def phase_tasks(phase: int, args: Args, train_tasks: list, test_tasks: list, run: Path, seen: set, prng, critic, tok,
-                pool) -> tuple[list, dict]:
+def phase_tasks(phase: int, args: Args, train_tasks: list, sft_tasks: list, test_tasks: list, run: Path, seen: set,
+                played: set, prng, critic, tok, pool) -> tuple[list, dict]:
     """The phase's task set (paper section 3.2): phase 1 (and --curriculum none) a sample of the training
-    tasks; later phases new tasks evolved from the previous phase's failures (failed = the reward said
-    so: the ORM's judgement under --reward orm), kept when the critic's V(start) is in [0.05, 0.75],
-    topped up with unseen training tasks when generation or the filter left too few."""
+    tasks (--rollout-tasks: unseen ones, the SFT's, or any); later phases new tasks evolved from the previous
+    phase's failures (failed = the reward said so: the ORM's judgement under --reward orm), kept when the critic's
+    V(start) is in [0.05, 0.75], topped up from the same training tasks when generation or the filter left too few.
+    seen: the intents demonstrated or played so far (nothing is generated twice); played: those rolled out in a
+    phase (nothing is rolled out twice). Both grow by the phase's tasks."""
     n = args.tasks_per_phase
     counts: dict = {}
     tasks: list = []
@@ -500,9 +512,13 @@ def phase_tasks(phase: int, args: Args, train_tasks: list, test_tasks: list, run
                                               max_prompt_tokens=args.max_prompt_tokens)
             if dist.info().is_main:   # the candidates the critic or the quota left out, for the run report
                 curriculum.save_tasks(run / f"dropped_tasks_phase{phase}.json", counts["dropped"])
-    fresh = [t for t in train_tasks if curriculum.intent_key(t["intent"]) not in seen]
+    source = {"unseen": train_tasks, "sft": sft_tasks, "train": train_tasks}[args.rollout_tasks]
+    taken = (seen if args.rollout_tasks == "unseen" else played) | {curriculum.intent_key(t["intent"]) for t in tasks}
+    fresh = [t for t in source if curriculum.intent_key(t["intent"]) not in taken]
     top_up = prng.sample(fresh, min(n - len(tasks), len(fresh)))
-    seen.update(curriculum.intent_key(t["intent"]) for t in top_up)
+    for t in tasks + top_up:
+        seen.add(curriculum.intent_key(t["intent"]))
+        played.add(curriculum.intent_key(t["intent"]))
     tasks = [dict(t, task_id=i) for i, t in enumerate(tasks + top_up)]
     counts = {"tasks_generated": counts.get("generated", 0), "tasks_deduplicated": counts.get("deduplicated", 0),
               "tasks_kept_by_critic": counts.get("kept_by_critic"), "tasks_from_train_split": len(top_up),
@@ -591,9 +607,9 @@ def main(args: Args) -> list[dict]:
         train_tasks, test_tasks = build("train", args.seed), build("test", args.seed)
     test_tasks = rundir.spread(test_tasks, args.eval_tasks)
     sft_tasks = random.Random(f"sft{args.seed}").sample(train_tasks, min(args.sft_tasks, len(train_tasks)))
-    seen = {curriculum.intent_key(t["intent"]) for t in sft_tasks}   # tasks already played: not generated again
-    for k in range(1, state["finished"] + 1):
-        seen.update(curriculum.intent_key(t["intent"]) for t in json.loads((run / f"tasks_phase{k}.json").read_text()))
+    played = {curriculum.intent_key(t["intent"]) for k in range(1, state["finished"] + 1)   # rolled out: not again
+              for t in json.loads((run / f"tasks_phase{k}.json").read_text())}
+    seen = played | {curriculum.intent_key(t["intent"]) for t in sft_tasks}   # and demonstrated: not generated again
 
     replay = ReplayBuffer(run / "replay.jsonl", write=d.is_main)
     metrics_path = run / "metrics.jsonl"
@@ -673,7 +689,7 @@ def main(args: Args) -> list[dict]:
             prng = random.Random(f"{args.seed}:{phase}")
             # 1. tasks: the curriculum (no critic filter in phase 1: its critic has not been trained)
             record_episodes(pool, run, phase, "curriculum", args)   # start pages the critic scores
-            tasks, m = phase_tasks(phase, args, train_tasks, test_tasks, run, seen, prng,
+            tasks, m = phase_tasks(phase, args, train_tasks, sft_tasks, test_tasks, run, seen, played, prng,
                                    critic if phase > 1 else None, tok, pool)
             # 2. rollouts at --temperature (1);  3. reward: the ORM (or the evaluators)
             record_episodes(pool, run, phase, "rollouts", args)

@@ -277,6 +277,28 @@ def test_advantages_by_hand_with_each_state_valued_once():
     assert Critic.rows == 6                                              # 5 steps + 1 outside state, not 5 + 3
 
 
+def test_rollout_tasks_pick_where_phase_one_plays_and_never_replay_a_task():
+    import random
+
+    import curriculum
+    import train
+    split = [{"intent": f"What is the price of item {i}?", "task_id": i} for i in range(12)]
+    sft, played_before = split[:4], split[4:6]                      # demonstrated; rolled out in an earlier phase
+    for mode, allowed in (("unseen", split[6:]), ("sft", split[:4]), ("train", split[:4] + split[6:])):
+        args = train.Args(rollout_tasks=mode, tasks_per_phase=5, curriculum="none")
+        played = {curriculum.intent_key(t["intent"]) for t in played_before}
+        seen = played | {curriculum.intent_key(t["intent"]) for t in sft}
+        tasks, m = train.phase_tasks(1, args, split, sft, [], None, seen, played, random.Random(0), None, None, None)
+        assert len(tasks) == min(5, len(allowed)) == m["tasks_from_train_split"]
+        assert {t["intent"] for t in tasks} <= {t["intent"] for t in allowed}, mode
+        assert [t["task_id"] for t in tasks] == list(range(len(tasks)))   # renumbered for the phase
+        assert {curriculum.intent_key(t["intent"]) for t in tasks} <= played & seen   # not rolled out again
+    with pytest.raises(ValueError, match="--rollout-tasks must be"):
+        train.Args(rollout_tasks="test").check()
+    with pytest.raises(ValueError, match="demonstrates none"):
+        train.Args(rollout_tasks="sft", sft_epochs=0, policy="smollm2").check()
+
+
 def test_micro_batches_group_similar_lengths_and_keep_every_step():
     import learn
     steps = [{"prompt_ids": [0] * n, "action_ids": [1] * a, "i": i} for i, (n, a) in
