@@ -25,7 +25,10 @@ mean +- std over the seeds of each algorithm's success after its last phase.
 
 The report is built from --out/rows/seed<S>/<run>.json, one small record per run (its state.json's
 per-phase success rows), refreshed from --runs before every report and committed with the results: the
-tables can be re-made, and seeds added to them, on a checkout that has none of the checkpoints.
+tables can be re-made, and seeds added to them, on a checkout that has none of the checkpoints. Beside each
+record, <run>/phase<k>.jsonl keeps each phase's per-task test results (task, site, score), so that runs are
+also compared task by task: the report pools WebRL's gains and losses against each baseline over the seeds
+(sign test), and `python compare.py A.jsonl B.jsonl` pairs any two.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import evaluate  # noqa: E402
+import rundir  # noqa: E402
 import train  # noqa: E402
 from rundir import SITE_COLUMNS  # noqa: E402
 from train import ALGO_NAMES  # noqa: E402
@@ -124,6 +128,18 @@ def write_record(out: Path, seed: int, name: str, rec: dict) -> None:
     path.write_text(json.dumps(rec, indent=1) + "\n")
 
 
+def tasks_path(out: Path, seed: int, name: str, phase: int) -> Path:
+    """A phase's per-task test results of one run, beside its record: what pairs runs task by task."""
+    return out / "rows" / f"seed{seed}" / name / f"phase{phase}.jsonl"
+
+
+def write_tasks(out: Path, seed: int, name: str, phase: int, evaluation: Path) -> None:
+    """Copy an evaluation's per-task lines (rundir.read_eval: task, site, score; ~5 KB for 96 tasks) to tasks_path."""
+    path = tasks_path(out, seed, name, phase)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in rundir.read_eval(evaluation)))
+
+
 def run_answer(name: str, seed: int, a, log) -> bool:
     """The answer row: evaluate.py --answer on the test tasks train.py evaluates on (same seed, --eval-tasks and
     --test-tasks, --extra included). Nothing is trained, so the record is written here; it is cached like a run."""
@@ -140,6 +156,7 @@ def run_answer(name: str, seed: int, a, log) -> bool:
         log(f"[answer seed {seed}] failed: {type(e).__name__}: {e}")
         return False
     write_record(Path(a.out), seed, name, {"finished": 0, "rows": [dict(row, phase=0)]})
+    write_tasks(Path(a.out), seed, name, 0, Path(ea.out))
     return True
 
 
@@ -155,6 +172,9 @@ def record(runs: Path, out: Path, seed: int, name: str) -> None:
     if (run / "FROM.txt").exists():
         rec["note"] = (run / "FROM.txt").read_text().strip()
     write_record(out, seed, name, rec)
+    for k in range(rec["finished"] + 1):
+        if (run / f"phase{k}" / "eval.jsonl").exists():
+            write_tasks(out, seed, name, k, run / f"phase{k}")
 
 
 def records(out: Path, seed: int) -> dict:
@@ -184,11 +204,24 @@ def paired(*sides: dict) -> tuple:
     return means, len(common)
 
 
+def pooled(out: Path, seeds: list, after: tuple, before: tuple) -> tuple:
+    """(rundir.paired's 'Avg', seeds) of two runs' (name, phase) test results, task by task, pooled over the seeds
+    whose per-task files both have (a task is its seed's: seeds evaluate different test tasks); (None, 0) if none."""
+    a, b, used = [], [], 0
+    for s in seeds:
+        pa, pb = tasks_path(out, s, *after), tasks_path(out, s, *before)
+        if pa.exists() and pb.exists():
+            a += [dict(x, task_id=f"{s}:{x['task_id']}") for x in rundir.read_eval(pa)]
+            b += [dict(x, task_id=f"{s}:{x['task_id']}") for x in rundir.read_eval(pb)]
+            used += 1
+    return (rundir.paired(b, a)["Avg"], used) if used else (None, 0)
+
+
 def report(a) -> str:
     seeds = a.seed_list
     recs = {s: records(Path(a.out), s) for s in seeds}
     rows_of = lambda s, name: recs[s].get(name, {}).get("rows", [])  # noqa: E731
-    out = [f"# WebRL on miniarena: the paper's comparisons\n",
+    out = ["# WebRL on miniarena: the paper's comparisons\n",
            f"Seeds {seeds}; {a.phases} phases; train.py defaults{' + ' + a.extra if a.extra else ''}. "
            "Success rate (%) on miniarena's test split (train.py --eval-tasks of it, spread over sites), "
            "mean +- std over the seeds that finished (n).\n",
@@ -244,6 +277,17 @@ def report(a) -> str:
     out += ["", "## The paper's shape, as measured\n"]
     out += [f"- {claim}: {'yes' if ok else 'NO'} ({left:.1f} vs {right:.1f}, n={n})" for claim, left, right, ok, n in checks]
     out.append("\n(each comparison is over the n seeds that both sides finished; with n=0, nan, it reads NO)")
+    out += ["", "## Task by task: the last phases paired on the same test tasks, pooled over seeds\n",
+            "| after | before | seeds | tasks | before | after | gained | lost | sign test p |", "|---" * 9 + "|"]
+    last = lambda name: (name, 0 if name in ("sft", "answer") else a.phases)  # noqa: E731
+    for after, before in (("webrl", "sft"), ("webrl", "digirl"), ("webrl", "awr"), ("webrl", "filtered_bc"),
+                          ("filtered_bc", "sft"), ("webrl", "webrl_no_replay"), ("webrl", "webrl_no_kl"), ("sft", "answer")):
+        r, n = pooled(Path(a.out), seeds, last(after), last(before))
+        if r:
+            out.append(f"| {after} | {before} | {n} | {r['tasks']} | {r['before']} | {r['after']} | {r['gained']} | "
+                       f"{r['lost']} | {r['p']:.3g} |")
+    out.append("\n(from the per-task files beside the records, rows/seed<S>/<run>/phase<k>.jsonl; "
+               "`python compare.py` pairs any two of them)")
     notes = {}   # runs not made by this script (e.g. the default run reused as seed 0's webrl), records not from a run
     for s in seeds:
         for name, rec in recs[s].items():

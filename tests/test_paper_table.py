@@ -4,6 +4,7 @@ import math
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 from conftest import ROOT
@@ -115,6 +116,8 @@ def test_answer_row_evaluates_the_same_test_tasks_once(tmp_path, monkeypatch):
 
     def fake_main(ea):
         seen.append(ea)
+        Path(ea.out).mkdir(parents=True)
+        (Path(ea.out) / "results.jsonl").write_text('{"task_id": 4, "site": "map", "score": 1.0}\n')
         return {"model": 'answer "1"', "Reddit": 0.0, "Gitlab": 0.0, "CMS": 0.0, "Map": 25.0, "OSS": 0.0, "Avg": 5.0}
     monkeypatch.setattr(paper_table.evaluate, "main", fake_main)
     argv = ["--seeds", "3", "--phases", "1", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
@@ -126,3 +129,34 @@ def test_answer_row_evaluates_the_same_test_tasks_once(tmp_path, monkeypatch):
     assert "| Answer '1', no model (not in the paper) | 1 | 0.0 +- 0.0 | 0.0 +- 0.0 | 0.0 +- 0.0 | 25.0 +- 0.0 |" in text
     assert "- WebRL > Answer '1' (not in the paper): NO (nan vs nan, n=0)" in text   # no WebRL run to compare with
     assert "--answer 1 --seed 3 --limit 7" in (tmp_path / "out" / "commands.txt").read_text()
+    assert (tmp_path / "out" / "rows" / "seed3" / "answer" / "phase0.jsonl").read_text() == \
+        '{"task_id": 4, "site": "map", "score": 1.0}\n'
+
+
+def test_runs_are_paired_task_by_task_over_the_seeds(tmp_path, monkeypatch):
+    """Each finished phase's per-task results are kept beside the run's record; the report pools WebRL's tasks
+    gained and lost against the SFT over the seeds (a task is its seed's), with the sign test."""
+    runs, out = tmp_path / "runs", tmp_path / "out"
+
+    def evaluation(run, phase, wins):   # 4 test tasks of each site column's first two: 1 = solved
+        (run / f"phase{phase}").mkdir(parents=True)
+        (run / f"phase{phase}" / "eval.jsonl").write_text("".join(
+            json.dumps({"task_id": i, "site": "map" if i < 2 else "gitlab", "score": float(w), "end": "exit"}) + "\n"
+            for i, w in enumerate(wins)))
+    for seed, (sft, webrl) in enumerate((([0, 0, 1, 0], [1, 1, 1, 0]), ([1, 0, 0, 0], [0, 1, 1, 1]))):
+        state(runs / f"seed{seed}" / "sft", [25.0])
+        evaluation(runs / f"seed{seed}" / "sft", 0, sft)
+        state(runs / f"seed{seed}" / "webrl", [25.0, 75.0])
+        evaluation(runs / f"seed{seed}" / "webrl", 1, webrl)          # phase 0 of webrl: no file, none needed
+    monkeypatch.setattr(paper_table, "subprocess", fake_subprocess(lambda *a, **k: None))
+    assert paper_table.main(["--seeds", "0,1", "--phases", "1", "--runs", str(runs), "--out", str(out),
+                             "--only", "sft,webrl"]) == 0
+    kept = (out / "rows" / "seed1" / "webrl" / "phase1.jsonl").read_text().splitlines()
+    assert [json.loads(x) for x in kept][3] == {"task_id": 3, "site": "gitlab", "score": 1.0}
+    # seed 0: 2 gained, 0 lost; seed 1: 3 gained, 1 lost -> 5 gained, 1 lost over 8 tasks: p = 2 * 7 / 64
+    text = (out / "README.md").read_text()
+    assert "| webrl | sft | 2 | 8 | 2 | 6 | 5 | 1 | 0.219 |" in text
+    assert "| webrl | digirl |" not in text                         # no digirl run: no line
+    shutil.rmtree(runs)                                              # the report is re-made from out/ alone
+    assert paper_table.main(["--seeds", "0,1", "--phases", "1", "--runs", str(runs), "--out", str(out), "--report"]) == 0
+    assert (out / "README.md").read_text() == text
