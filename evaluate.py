@@ -186,6 +186,10 @@ def earlier_lines(out: Path, a: EvalArgs) -> dict:
     # a setting that an older args.json lacks had its default then
     was = {k: before.get(k, getattr(EvalArgs, k)) for k in RESUME_SAME}
     differ = [f"{k}={was[k]!r} there, {getattr(a, k)!r} now" for k in RESUME_SAME if was[k] != getattr(a, k)]
+    if differ and not (out / "args.json").exists():   # e.g. a train.py phase's eval.jsonl copied in, to grow it
+        raise SystemExit(f"--resume: {out} has results.jsonl but no args.json, so its settings are read as the "
+                         f"defaults, and they differ ({'; '.join(differ)}): write the args.json it was made with "
+                         "(e.g. another evaluation's, edited) or pass another --out")
     if differ:
         raise SystemExit(f"--resume: {out} was evaluated with other settings ({'; '.join(differ)}); pass another --out")
     lines = {}

@@ -81,6 +81,9 @@ def test_resume_plays_only_the_missing_tasks(tmp_path):
     with pytest.raises(SystemExit, match=r"\d tasks outside this task set"):
         evaluate.main(args(limit=2, resume=True))
     assert path.read_text().splitlines() == [json.dumps(x) for x in lines]
+    (tmp_path / "args.json").unlink()   # results copied in without their settings: the message says what to do
+    with pytest.raises(SystemExit, match="no args.json, so its settings are read as the defaults.*max_steps=30 there"):
+        evaluate.main(args(limit=10, resume=True, max_steps=3))
 
 
 def test_sampled_evaluation_of_the_training_split_is_seeded(smoke_run, tmp_path):
