@@ -16,7 +16,8 @@ Phase 0 (SFT): the oracle demonstrations of training tasks (miniarena's solvers,
 train the actor by behaviour cloning (the tiny model, which starts from random weights, first learns
 next-token prediction on their whole text: --pretrain-epochs); with --reward orm and no --orm, a tiny outcome reward model is
 trained on labelled miniarena episodes (orm.py). Then each phase i = 1..N:
-  1. tasks       phase 1: a sample of the training tasks; later phases: new tasks evolved from the
+  1. tasks       phase 1: a sample of the training tasks (--rollout-tasks: unseen ones by default, or the
+                 SFT's own, or any); later phases: new tasks evolved from the
                  previous phase's failures (curriculum.py), kept when the critic's V(start) is in
                  [0.05, 0.75] (--curriculum none: samples of the training split, as DigiRL trains)
   2. rollouts    the actor at temperature 1 plays them in the browser pool, batched over episodes
