@@ -39,7 +39,9 @@ def encode_steps(tok, steps: list, args) -> None:
         if s.get("action_ids") is None:
             s["action_ids"] = policy.encode_action(tok, s["response"])
 
+
 def autocast(args):
+    """bf16 autocast where --precision picks it (fp32 master weights), else a no-op."""
     return torch.autocast(dist.info().device.type, dtype=torch.bfloat16, enabled=args.bf16)
 
 
