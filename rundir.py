@@ -54,8 +54,8 @@ def unfinished(run: Path) -> bool:
 def pick_run_dir(run_dir: str, resume: bool, root: Path = RUNS) -> Path:
     """This invocation's run directory. --run-dir given: that one, refused when it already holds a run and
     this is no --resume (a run is never overwritten); empty or missing, it starts there, --resume or not (so
-    `make train`, which always resumes runs/make-train, starts it the first time). None given: a new directory (new_run_dir), or with
-    --resume the latest unfinished run that new_run_dir named."""
+    `make train`, which always resumes runs/make-train, starts it the first time). None given: a new directory
+    (new_run_dir), or with --resume the latest unfinished run that new_run_dir named."""
     if run_dir:
         run = Path(run_dir)
         if run.exists() and any(run.iterdir()) and not resume:

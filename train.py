@@ -17,9 +17,9 @@ train the actor by behaviour cloning (the tiny model, which starts from random w
 next-token prediction on their whole text: --pretrain-epochs); with --reward orm and no --orm, a tiny outcome reward model is
 trained on labelled miniarena episodes (orm.py). Then each phase i = 1..N:
   1. tasks       phase 1: a sample of the training tasks (--rollout-tasks: unseen ones by default, or the
-                 SFT's own, or any); later phases: new tasks evolved from the
-                 previous phase's failures (curriculum.py), kept when the critic's V(start) is in
-                 [0.05, 0.75] (--curriculum none: samples of the training split, as DigiRL trains)
+                 SFT's own, or any); later phases: new tasks evolved from the previous phase's failures
+                 (curriculum.py), kept when the critic's V(start) is in [0.05, 0.75] (--curriculum none:
+                 samples of the training split, as DigiRL trains)
   2. rollouts    the actor at temperature 1 plays them in the browser pool, batched over episodes
   3. reward      the ORM's judgement P(YES) >= 0.5 (--reward groundtruth: the tasks' own evaluators);
                  where the tasks have evaluators, the ORM's agreement with them is logged
@@ -515,13 +515,13 @@ def phase_tasks(phase: int, args: Args, train_tasks: list, sft_tasks: list, test
                                               max_prompt_tokens=args.max_prompt_tokens)
             if dist.info().is_main:   # the candidates the critic or the quota left out, for the run report
                 curriculum.save_tasks(run / f"dropped_tasks_phase{phase}.json", counts["dropped"])
-    source = {"unseen": train_tasks, "sft": sft_tasks, "train": train_tasks}[args.rollout_tasks]
-    taken = (seen if args.rollout_tasks == "unseen" else played) | {curriculum.intent_key(t["intent"]) for t in tasks}
-    fresh = [t for t in source if curriculum.intent_key(t["intent"]) not in taken]
+    key = lambda t: curriculum.intent_key(t["intent"])  # noqa: E731
+    taken = (seen if args.rollout_tasks == "unseen" else played) | {key(t) for t in tasks}
+    fresh = [t for t in (sft_tasks if args.rollout_tasks == "sft" else train_tasks) if key(t) not in taken]
     top_up = prng.sample(fresh, min(n - len(tasks), len(fresh)))
-    for t in tasks + top_up:
-        seen.add(curriculum.intent_key(t["intent"]))
-        played.add(curriculum.intent_key(t["intent"]))
+    keys = {key(t) for t in tasks + top_up}
+    seen |= keys
+    played |= keys
     tasks = [dict(t, task_id=i) for i, t in enumerate(tasks + top_up)]
     counts = {"tasks_generated": counts.get("generated", 0), "tasks_deduplicated": counts.get("deduplicated", 0),
               "tasks_kept_by_critic": counts.get("kept_by_critic"), "tasks_from_train_split": len(top_up),
