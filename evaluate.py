@@ -7,6 +7,7 @@
     python evaluate.py --policy runs/webrl-20250601-093000/phase3/actor --limit 60 --resume   # grow it (or after a kill)
     python evaluate.py --policy runs/webrl-20250601-093000/phase3/actor --limit 30 --screenshots && python report.py runs/eval
     python evaluate.py --policy runs/webrl-20250601-093000/phase0/actor --split train --limit 32 --temperature 1   # as rollouts play
+    python evaluate.py --like runs/webrl-20250601-093000/phase1/actor --limit 96 --resume --out runs/eval_p1   # grow a phase's evaluation
     # the real WebArena-Lite (sites running, their variables set: SHOPPING=http://host:7770 ...)
     python evaluate.py --policy THUDM/webrl-llama-3.1-8b --tasks webarena_lite.json --judge-url http://host/v1
 
@@ -28,6 +29,12 @@ questions, "How many ...", often have a small answer), the floor a learned polic
 --temperature T > 0 (not in the paper's evaluation, which is greedy) samples each response as train.py's rollouts
 do; with --split train (miniarena's training split) it measures the reward the rollouts of a phase can expect
 from this policy at that temperature.
+
+--like RUN/phaseK/actor (or a run directory) evaluates as that train.py run did: --max-steps, --max-new-tokens,
+--max-prompt-tokens and --seed left at their defaults here are read from RUN/args.json (train.py plays 15 steps of
+48 tokens on 1,024-token prompts, not WebRL's 30 / 128 / 16,384), and an empty --policy is the checkpoint. With
+--resume and an --out that has no results.jsonl yet, the phase's own evaluation (RUN/phaseK/eval.jsonl, played
+greedily with these settings) is its start, so --limit 96 after the run's 48 test tasks plays only the 48 new ones.
 
 --steps (miniarena only; not in the paper) measures where whole-task success is lost: miniarena's oracle plays
 each task, and at each of its steps the policy, given the oracle's prompt (teacher-forced), answers greedily;
@@ -91,6 +98,9 @@ class EvalArgs:
     screenshots: bool = False
     """store a small JPEG (half-size viewport) of every step's page beside its episode record, for report.py;
     never part of the model's input"""
+    like: str = ""
+    """a train.py checkpoint (RUN/phaseK/actor) or run directory: take its settings, and the checkpoint as
+    --policy (see above)"""
     resume: bool = False
     """play only the tasks that --out/results.jsonl does not hold yet: after a killed evaluation (each task's
     line is written as it ends), or to grow one (--limit 96 holds --limit 48's tasks). The policy, task set and
@@ -202,6 +212,38 @@ def earlier_lines(out: Path, a: EvalArgs) -> dict:
     return lines
 
 
+LIKE = ("max_steps", "max_new_tokens", "max_prompt_tokens", "seed")
+
+
+def like_run(a: EvalArgs) -> Path | None:
+    """--like: the settings of the train.py run that holds a.like (its args.json, here or in a folder above),
+    for each of LIKE that a leaves at its default, and a.like as the policy if it is a checkpoint and a names none.
+    Returns the checkpoint's phase evaluation (phaseK/eval.jsonl) when --resume can start from it, else None."""
+    path = Path(a.like)
+    run = next((p for p in (path, *path.parents) if (p / "args.json").exists()), None)
+    if not path.exists() or run is None:
+        raise SystemExit(f"--like {a.like}: {'not found' if not path.exists() else 'no args.json in it or above it'} "
+                         "(pass a train.py run directory or its RUN/phaseK/actor)")
+    made = json.loads((run / "args.json").read_text())
+    if "eval_tasks" not in made or any(k not in made for k in LIKE):
+        raise SystemExit(f"--like {a.like}: {run / 'args.json'} is not a train.py run's (it lacks eval_tasks or one of {LIKE})")
+    for k in LIKE:
+        if getattr(a, k) == getattr(EvalArgs, k):
+            setattr(a, k, made[k])
+    checkpoint = (path / "config.json").exists()
+    if checkpoint and not a.policy:
+        a.policy = str(path)
+    phase_eval = path.parent / "eval.jsonl"
+    same = (checkpoint and Path(a.policy) == path and not a.answer and not a.tasks and a.split == "test"
+            and a.temperature == 0 and all(getattr(a, k) == made[k] for k in LIKE))
+    return phase_eval if same and phase_eval.exists() else None
+
+
+def write_args(out: Path, a: EvalArgs) -> None:
+    """out/args.json: what --resume checks and report.py reads the task set from; the judge's API key stays out."""
+    (out / "args.json").write_text(json.dumps({k: v for k, v in asdict(a).items() if k != "judge_key"}, indent=1) + "\n")
+
+
 def latest_sft_actor() -> str:
     """--policy's default: phase0/actor of the latest run train.py named under runs/ (rundir.named_runs)."""
     actors = [r / "phase0" / "actor" for r in rundir.named_runs() if (r / "phase0" / "actor").is_dir()]
@@ -212,6 +254,7 @@ def latest_sft_actor() -> str:
 
 
 def main(a: EvalArgs) -> dict:
+    phase_eval = like_run(a) if a.like else None
     if not a.policy and not a.answer:
         a.policy = latest_sft_actor()
     if a.split not in ("train", "test"):
@@ -222,6 +265,11 @@ def main(a: EvalArgs) -> dict:
         return demonstration_steps(a)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if a.resume and phase_eval is not None and not (out / "results.jsonl").exists():
+        # the phase's own evaluation, played by this checkpoint with these settings: its lines are kept, not replayed
+        write_args(out, a)
+        rundir.save_jsonl_atomic(out / "results.jsonl", rundir.read_eval(phase_eval))
+        print(f"--like: starting from {phase_eval}", flush=True)
     skipped = []   # configs of --tasks that cannot be handled: named as they are skipped, counted below
     if a.tasks:
         configs, skipped = rundir.task_file(a.tasks)
@@ -242,8 +290,7 @@ def main(a: EvalArgs) -> dict:
         from miniarena import MiniArena
         arena = MiniArena(seed=a.seed).start()
     todo = [c for c in configs if c["task_id"] not in kept]
-    # report.py reads the task set from it; the judge's API key stays out of it
-    (out / "args.json").write_text(json.dumps({k: v for k, v in asdict(a).items() if k != "judge_key"}, indent=1) + "\n")
+    write_args(out, a)
     if kept:
         print(f"resuming: {len(kept)} of {len(configs)} tasks already in {out / 'results.jsonl'}; playing {len(todo)}", flush=True)
     lines = dict(kept)

@@ -108,3 +108,31 @@ def test_sampled_evaluation_of_the_training_split_is_seeded(smoke_run, tmp_path)
     assert len(first) >= 2 and sampled("b", 0) == first
     with pytest.raises(SystemExit, match="--split must be 'train' or 'test'"):
         evaluate.main(evaluate.EvalArgs(answer="1", split="dev", out=str(tmp_path / "c")))
+
+
+def test_like_a_run_takes_its_settings_and_grows_its_phase_evaluation(smoke_run, tmp_path):
+    # --like RUN/phase1/actor: the smoke run's limits (8 steps, 32 tokens, 1,024-token prompts) instead of
+    # evaluate.py's 30 / 128 / 16,384, the checkpoint as the policy; with --resume the phase's own 5-task evaluation
+    # is kept and --limit 6 plays only the one task it lacks
+    run, r = smoke_run
+    assert r.returncode == 0, r.stderr[-3000:]
+    made = json.loads((run / "args.json").read_text())
+    actor, out = run / "phase1" / "actor", tmp_path / "grown"
+    row = evaluate.main(evaluate.EvalArgs(like=str(actor), limit=6, resume=True, slots=2, out=str(out)))
+    args = json.loads((out / "args.json").read_text())
+    assert (args["max_steps"], args["max_new_tokens"], args["max_prompt_tokens"]) == (8, 32, 1024)
+    assert all(args[k] == made[k] for k in evaluate.LIKE) and args["policy"] == str(actor)
+    phase = rundir.read_eval(run / "phase1")
+    lines = rundir.read_eval(out)
+    configs = rundir.spread(build("test", 0), 6)
+    assert [x["task_id"] for x in lines] == [c["task_id"] for c in configs]
+    assert [x for x in lines if x["task_id"] in {p["task_id"] for p in phase}] == phase   # kept as they were
+    assert len(list((out / "episodes").iterdir())) == 1 and row["Avg"] == 100.0 * sum(x["score"] for x in lines) / 6
+    # a setting given here that differs from the run's: the phase's lines were not played so, and are not used
+    other = evaluate.EvalArgs(like=str(actor), max_steps=3, limit=5, resume=True, slots=2, out=str(tmp_path / "other"))
+    assert evaluate.like_run(other) is None and other.max_steps == 3 and other.max_new_tokens == 32
+    with pytest.raises(SystemExit, match="no args.json in it or above it"):
+        evaluate.like_run(evaluate.EvalArgs(like=str(tmp_path)))
+    (tmp_path / "args.json").write_text(json.dumps({"policy": "x"}))   # an evaluate.py --out folder's, not a run's
+    with pytest.raises(SystemExit, match="is not a train.py run's"):
+        evaluate.like_run(evaluate.EvalArgs(like=str(tmp_path)))
