@@ -108,9 +108,37 @@ def save_checkpoint(run: Path, phase: int, model, tok, critic=None) -> Path:
 
 def save_eval(path: Path, results: list, tasks: list) -> None:
     """One line per evaluated task: its intent, what the policy answered, how the episode ended, the score
-    (the steps themselves are in the pool's episode records); rank 0 writes."""
+    (the steps themselves are in the pool's episode records); rank 0 writes. The whole evaluation replaces the
+    lines its tasks left as they ended (partial_line), which are then removed."""
     if dist.info().is_main:
         save_jsonl_atomic(path, [eval_line(r, t) for r, t in zip(results, tasks)])
+        for partial in path.parent.glob("eval.partial*.jsonl"):
+            partial.unlink()
+
+
+def partial_line(index: int, result: dict, task: dict) -> dict:
+    """The line a test task leaves in phaseK/eval.partial*.jsonl as its episode ends (train.evaluate_test): its
+    place in the test set, its eval_line and the actions of its steps (what names_copied reads)."""
+    return {"index": index, **eval_line(result, task), "actions": [s.get("action") for s in result["steps"]]}
+
+
+def partial_eval(folder: Path, tasks: list) -> dict:
+    """The test tasks whose episodes a killed evaluation finished: index in `tasks` -> a result as play_policy's
+    (score, end, answer, eval_error, the steps' actions), from folder/eval.partial*.jsonl (one file per rank).
+    A line cut by the kill, or one for another task set (its task there is not this one), is left out: played again."""
+    kept = {}
+    for path in sorted(folder.glob("eval.partial*.jsonl")):
+        for n, text in enumerate(path.read_text().splitlines(), 1):
+            try:
+                line = json.loads(text)
+                i = line["index"]
+                if not (0 <= i < len(tasks) and tasks[i]["task_id"] == line["task_id"] and tasks[i]["intent"] == line["intent"]):
+                    raise ValueError("another task set's")
+                kept[i] = {k: line[k] for k in ("score", "end", "answer", "eval_error")}
+                kept[i]["steps"] = [{"action": a} for a in line["actions"]]
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+                print(f"{path} line {n} is left out ({type(e).__name__}: {e}): its task is played again", flush=True)
+    return kept
 
 
 def eval_line(result: dict, task: dict) -> dict:

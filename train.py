@@ -31,8 +31,9 @@ trained on labelled miniarena episodes (orm.py). Then each phase i = 1..N:
   6. actor       eq. 6, L = E[(beta log(pi/pi_ref) - A)^2], pi_ref = the actor at the start of the phase
   7. evaluate    the test split at temperature 0 (its evaluators); one row of the paper's Table 1 per phase
 and each finished phase is checkpointed (HF directories), so `--resume` after a kill loses at most the
-phase in progress, never a finished one and never the replay buffer (the SFT is saved before phase 0's evaluation,
-and its progress every --sft-save-every minutes while it trains).
+phase in progress, never a finished one and never the replay buffer. Each phase's update (phase 0: the SFT) is
+saved before its evaluation, and the evaluation writes each test task's line as its episode ends, so a kill there
+costs only the unfinished test tasks; the SFT's progress is saved every --sft-save-every minutes while it trains.
 
 The paper's baselines and ablations (Table 1, Figure 5, Table 2) run through the same loop:
     --algo filtered_bc   step 6 is SFT on the top 30% of the phase's trajectories by reward (no critic, no replay)
@@ -408,17 +409,39 @@ def play_policy(pool, model, tok, tasks: list, args: Args, temperature: float, s
     return results
 
 
-def rollout(pool, model, tok, tasks: list, args: Args, temperature: float, seed: int, desc: str) -> list[dict]:
+def rollout(pool, model, tok, tasks: list, args: Args, temperature: float, seed: int, desc: str,
+            on_done=None) -> list[dict]:
     """play_policy over all ranks: each plays its share of the tasks in its own browser pool with a
     full copy of the weights (dist.inference_copy: ranks then generate independently); every rank
-    gets all results, in task order. One process: play_policy itself."""
+    gets all results, in task order. One process: play_policy itself. on_done(result, task): on the rank
+    that played it, as each episode ends."""
     d = dist.info()
     gen = dist.inference_copy(model, torch.bfloat16 if args.bf16 else None)
     try:
         with browser_threads():
-            return dist.gather(play_policy(pool, gen, tok, dist.split(tasks), args, temperature, seed * 8191 + d.rank, desc))
+            return dist.gather(play_policy(pool, gen, tok, dist.split(tasks), args, temperature, seed * 8191 + d.rank, desc,
+                                           on_done))
     finally:
         del gen
+
+
+def evaluate_test(pool, model, tok, test_tasks: list, args: Args, run: Path, phase: int, desc: str) -> list[dict]:
+    """7. The test split at temperature 0, one result per task in order, resumable task by task: each task's line
+    goes to phaseK/eval.partial.jsonl (one file per rank) as its episode ends, and a run killed during the
+    evaluation plays only the tasks those lines lack when it resumes (rundir.partial_eval; save_eval removes them)."""
+    d, folder = dist.info(), run / f"phase{phase}"
+    kept = rundir.partial_eval(folder, test_tasks)
+    todo = [t for i, t in enumerate(test_tasks) if i not in kept]
+    if kept and d.is_main:
+        print(f"{desc}: {len(kept)} of {len(test_tasks)} test tasks kept from a killed evaluation; playing {len(todo)}", flush=True)
+    at = {id(t): i for i, t in enumerate(test_tasks)}
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"eval.partial{f'.rank{d.rank}' if d.world > 1 else ''}.jsonl", "a") as f:
+        def done(r, task):
+            f.write(json.dumps(rundir.partial_line(at[id(task)], r, task)) + "\n")
+            f.flush()
+        played = iter(rollout(pool, model, tok, todo, args, 0.0, args.seed, desc, on_done=done))
+    return [kept[i] if i in kept else next(played) for i in range(len(test_tasks))]
 
 
 def record_episodes(pool, run: Path, phase: int, kind: str, args: Args) -> None:
@@ -579,22 +602,33 @@ def main(args: Args) -> list[dict]:
     args.run_dir = str(run)
     state_path = run / "state.json"
     state = json.loads(state_path.read_text()) if (args.resume and state_path.exists()) else {"finished": -1, "rows": []}
+    # a phase that a kill caught in its evaluation keeps its update (phaseK/update.json, written with its checkpoint;
+    # phase 0: phase0/sft.json) and its evaluation's finished tasks; only the others are played again
+    nxt = state["finished"] + 1
+    update_kept = (run / f"phase{nxt}" / ("sft.json" if nxt == 0 else "update.json")).exists()
+    through = nxt if update_kept and nxt > 0 else state["finished"]   # the last phase whose experience (replay, tasks) stays
     if d.is_main:
         print(f"run directory: {run}" + (f" (resuming after phase {state['finished']})" if state["finished"] >= 0 else ""),
               flush=True)
         run.mkdir(parents=True, exist_ok=True)
-        if state["finished"] >= 0 and (run / "args.json").exists():
-            changed = rundir.eval_changes(json.loads((run / "args.json").read_text()), dataclasses.asdict(args))
-            if changed:
-                print(f"warning: this --resume evaluates differently from phases 0..{state['finished']} "
-                      f"({'; '.join(changed)}): their rows in Table 1 keep what they measured", file=sys.stderr, flush=True)
+        changed = rundir.eval_changes(json.loads((run / "args.json").read_text()), dataclasses.asdict(args)) \
+            if (run / "args.json").exists() else []
+        if changed and state["finished"] >= 0:
+            print(f"warning: this --resume evaluates differently from phases 0..{state['finished']} "
+                  f"({'; '.join(changed)}): their rows in Table 1 keep what they measured", file=sys.stderr, flush=True)
+        if changed:   # a killed evaluation's finished tasks were played under the other settings: all are played again
+            for partial in run.glob("phase*/eval.partial*.jsonl"):
+                partial.unlink()
         for leftover in run.glob("phase*.tmp"):   # a checkpoint a kill interrupted
             shutil.rmtree(leftover, ignore_errors=True)
         for leftover in (run / "episodes").glob("phase*"):   # the episodes of a phase that is redone
-            if leftover.name[5:].isdigit() and int(leftover.name[5:]) > state["finished"]:
-                shutil.rmtree(leftover, ignore_errors=True)
+            k = int(leftover.name[5:]) if leftover.name[5:].isdigit() else -1
+            for part in leftover.iterdir() if k > state["finished"] else []:
+                # a kept phase keeps its update's episodes (rollouts, curriculum) and its evaluation's finished ones
+                if not (update_kept and k == nxt and (part.name == "eval" and not changed or part.name != "eval" and k > 0)):
+                    shutil.rmtree(part, ignore_errors=True) if part.is_dir() else part.unlink()
         rundir.save_json_atomic(run / "args.json", dataclasses.asdict(args))
-        ReplayBuffer(run / "replay.jsonl").drop_after(state["finished"])   # a phase that did not finish is redone
+        ReplayBuffer(run / "replay.jsonl").drop_after(through)   # a phase that did not finish its update is redone
     dist.barrier()
     torch.manual_seed(args.seed)
     transformers.utils.logging.disable_progress_bar()
@@ -610,7 +644,7 @@ def main(args: Args) -> list[dict]:
         train_tasks, test_tasks = build("train", args.seed), build("test", args.seed)
     test_tasks = rundir.spread(test_tasks, args.eval_tasks)
     sft_tasks = random.Random(f"sft{args.seed}").sample(train_tasks, min(args.sft_tasks, len(train_tasks)))
-    played = {curriculum.intent_key(t["intent"]) for k in range(1, state["finished"] + 1)   # rolled out: not again
+    played = {curriculum.intent_key(t["intent"]) for k in range(1, through + 1)   # rolled out: not again
               for t in json.loads((run / f"tasks_phase{k}.json").read_text())}
     seen = played | {curriculum.intent_key(t["intent"]) for t in sft_tasks}   # and demonstrated: not generated again
 
@@ -662,7 +696,7 @@ def main(args: Args) -> list[dict]:
                     (run / "sft_progress.pt").unlink(missing_ok=True)   # the checkpoint holds it all now
                 dist.barrier()
             record_episodes(pool, run, 0, "eval", args)
-            results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, "eval sft")
+            results = evaluate_test(pool, model, tok, test_tasks, args, run, 0, "eval sft")
             row = {"model": "SFT", "phase": 0, **rundir.success_table(results, test_tasks)}
             replay.add_demonstrations([{k: x[k] for k in ("prompt", "response", "prompt_ids", "action_ids", "task_id", "step")}
                                        for x in demos])
@@ -679,82 +713,95 @@ def main(args: Args) -> list[dict]:
         judge = orm.ORM.load(judge_path, device=d.device, max_tokens=args.max_prompt_tokens) if args.reward == "orm" else None
         for phase in range(state["finished"] + 1, (0 if args.algo == "sft" else args.phases) + 1):
             t0 = time.time()
-            prev = run / f"phase{phase - 1}"
-            model, tok = policy.load_actor(prev / "actor", device=d.device)
-            if (prev / "critic").exists():
-                critic = policy.Critic.load(prev / "critic", device=d.device)
-            elif args.critic:
-                critic = policy.Critic.load(args.critic, device=d.device)
-            else:   # phase 1: the SFT model's trunk with fresh heads
-                critic = policy.Critic.from_actor(model, seed=args.seed)
-            model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
-            critic = dist.shard(dist.freeze_lower(critic, args.train_layers), args.bf16, args.checkpointing)
-            prng = random.Random(f"{args.seed}:{phase}")
-            # 1. tasks: the curriculum (no critic filter in phase 1: its critic has not been trained)
-            record_episodes(pool, run, phase, "curriculum", args)   # start pages the critic scores
-            tasks, m = phase_tasks(phase, args, train_tasks, sft_tasks, test_tasks, run, seen, played, prng,
-                                   critic if phase > 1 else None, tok, pool)
-            # 2. rollouts at --temperature (1);  3. reward: the ORM (or the evaluators)
-            record_episodes(pool, run, phase, "rollouts", args)
-            results = rollout(pool, model, tok, tasks, args, args.temperature, args.seed * 1000 + phase, f"phase {phase} rollouts")
-            reward, rm = rewards(judge, results, tasks)
-            m.update(rm)
-            if d.is_main:
-                curriculum.save_tasks(run / f"tasks_phase{phase}.json", [dict(t, reward=r, score=res["score"], orm_p=res.get("orm_p"))
-                                                                        for t, r, res in zip(tasks, reward, results)])
-            # 4. replay: successful trajectories join the buffer; confident-enough old steps come back
-            #    (Filtered BC trains on the best --bc-top of the trajectories only)
-            keep = policy.filtered_bc_keep(reward, args.bc_top, args.seed + phase) if args.algo == "filtered_bc" else range(len(results))
-            fresh, next_steps = [], []
-            for res, r in ((results[i], reward[i]) for i in keep):
-                steps = [s for s in res["steps"] if s.get("action_ids") is not None]
-                for i, s in enumerate(steps):
-                    s["final_reward"] = r
-                    fresh.append(s)
-                    next_steps.append(steps[i + 1] if i + 1 < len(steps) else None)
-                replay.add_trajectory([{k: s.get(k) for k in ("prompt", "response", "prompt_ids", "action_ids", "step")}
-                                       for s in steps], r, phase, res["task_id"])
-            truth = [res["score"] for res in results if res["score"] is not None]
-            counts = {"scored": 0, "kept": 0, "sampled": 0}
-            replayed = []
-            if args.algo == "webrl" and not args.no_replay and fresh:
-                replayed, counts = replay.select(learn.replay_scorer(model, tok, args), n_fresh=len(fresh), ratio=args.replay_ratio,
-                                                 low=args.conf_low, high=args.conf_high, seed=args.seed + phase,
-                                                 before_phase=phase, batch_size=args.micro_batch,
-                                                 max_prompt_tokens=args.max_prompt_tokens,
-                                                 max_scored=int(args.replay_scored * args.replay_ratio * len(fresh)) if args.replay_scored else None)
-                learn.drop_states(replay.steps)   # the replayed copies keep theirs: step 5 does not run their lower layers again
-            learn.encode_steps(tok, replayed, args)
-            index = {(s["phase"], s["task_id"], s["step"]): s for s in replay.steps}
-            for s in replayed:   # replayed steps come from successful trajectories
-                s["final_reward"] = 1.0
-                nxt = index.get((s["phase"], s["task_id"], s["step"] + 1))
-                if nxt is not None and nxt.get("prompt_ids") is None:
-                    nxt["prompt_ids"] = policy.encode_prompt(tok, nxt["prompt"], args.max_prompt_tokens)[0]
-                next_steps.append(None if nxt is None else nxt)
-            data = fresh + replayed
-            m.update({"phase": phase, "tasks": len(tasks), "rollout_reward": 100.0 * sum(reward) / max(1, len(reward)),
-                      "rollout_success": 100.0 * sum(t == 1.0 for t in truth) / len(truth) if truth else None,
-                      "fresh_steps": len(fresh), "replay_scored": counts["scored"], "replay_kept": counts["kept"],
-                      "replay_sampled": counts["sampled"], "rollout_s": time.time() - t0})
-            # 5. critic, then the advantage;  6. actor (eq. 6) against pi_ref = this phase's starting actor
-            if data:
-                # the frozen lower layers' output of every step, once, for critic, pi_ref and actor alike
-                read = data + [n for n in next_steps if n is not None]
-                learn.attach_states(model, read, args, tok.pad_token_id)
-                critic.shares_lower = frozen.same_lower(model, critic)
-                if args.algo != "filtered_bc":
-                    m.update(learn.train_critic(critic, data, args, prng, tok.pad_token_id))
-                    m.update(learn.attach_advantages(critic, data, next_steps, args, tok.pad_token_id))
-                if args.algo == "webrl" and not args.no_kl:
-                    learn.ref_logprobs(model, tok, data, args)
-                m.update(learn.train_actor(model, tok, data, args, prng))
-                learn.drop_states(read)
+            update_done = run / f"phase{phase}" / "update.json"
+            if update_done.exists():   # a kill caught this phase in its evaluation: its update is kept (see above)
+                m = json.loads(update_done.read_text())
+                t0 -= m["update_s"]
+                if d.is_main:
+                    print(f"phase {phase}: its update is kept ({update_done.parent}); evaluating it", flush=True)
+                model, tok = policy.load_actor(update_done.parent / "actor", device=d.device)
+                model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
+            else:
+                prev = run / f"phase{phase - 1}"
+                model, tok = policy.load_actor(prev / "actor", device=d.device)
+                if (prev / "critic").exists():
+                    critic = policy.Critic.load(prev / "critic", device=d.device)
+                elif args.critic:
+                    critic = policy.Critic.load(args.critic, device=d.device)
+                else:   # phase 1: the SFT model's trunk with fresh heads
+                    critic = policy.Critic.from_actor(model, seed=args.seed)
+                model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
+                critic = dist.shard(dist.freeze_lower(critic, args.train_layers), args.bf16, args.checkpointing)
+                prng = random.Random(f"{args.seed}:{phase}")
+                # 1. tasks: the curriculum (no critic filter in phase 1: its critic has not been trained)
+                record_episodes(pool, run, phase, "curriculum", args)   # start pages the critic scores
+                tasks, m = phase_tasks(phase, args, train_tasks, sft_tasks, test_tasks, run, seen, played, prng,
+                                       critic if phase > 1 else None, tok, pool)
+                # 2. rollouts at --temperature (1);  3. reward: the ORM (or the evaluators)
+                record_episodes(pool, run, phase, "rollouts", args)
+                results = rollout(pool, model, tok, tasks, args, args.temperature, args.seed * 1000 + phase, f"phase {phase} rollouts")
+                reward, rm = rewards(judge, results, tasks)
+                m.update(rm)
+                if d.is_main:
+                    curriculum.save_tasks(run / f"tasks_phase{phase}.json", [dict(t, reward=r, score=res["score"], orm_p=res.get("orm_p"))
+                                                                            for t, r, res in zip(tasks, reward, results)])
+                # 4. replay: successful trajectories join the buffer; confident-enough old steps come back
+                #    (Filtered BC trains on the best --bc-top of the trajectories only)
+                keep = policy.filtered_bc_keep(reward, args.bc_top, args.seed + phase) if args.algo == "filtered_bc" else range(len(results))
+                fresh, next_steps = [], []
+                for res, r in ((results[i], reward[i]) for i in keep):
+                    steps = [s for s in res["steps"] if s.get("action_ids") is not None]
+                    for i, s in enumerate(steps):
+                        s["final_reward"] = r
+                        fresh.append(s)
+                        next_steps.append(steps[i + 1] if i + 1 < len(steps) else None)
+                    replay.add_trajectory([{k: s.get(k) for k in ("prompt", "response", "prompt_ids", "action_ids", "step")}
+                                           for s in steps], r, phase, res["task_id"])
+                truth = [res["score"] for res in results if res["score"] is not None]
+                counts = {"scored": 0, "kept": 0, "sampled": 0}
+                replayed = []
+                if args.algo == "webrl" and not args.no_replay and fresh:
+                    replayed, counts = replay.select(learn.replay_scorer(model, tok, args), n_fresh=len(fresh), ratio=args.replay_ratio,
+                                                     low=args.conf_low, high=args.conf_high, seed=args.seed + phase,
+                                                     before_phase=phase, batch_size=args.micro_batch,
+                                                     max_prompt_tokens=args.max_prompt_tokens,
+                                                     max_scored=int(args.replay_scored * args.replay_ratio * len(fresh)) if args.replay_scored else None)
+                    learn.drop_states(replay.steps)   # the replayed copies keep theirs: step 5 does not run their lower layers again
+                learn.encode_steps(tok, replayed, args)
+                index = {(s["phase"], s["task_id"], s["step"]): s for s in replay.steps}
+                for s in replayed:   # replayed steps come from successful trajectories
+                    s["final_reward"] = 1.0
+                    nxt = index.get((s["phase"], s["task_id"], s["step"] + 1))
+                    if nxt is not None and nxt.get("prompt_ids") is None:
+                        nxt["prompt_ids"] = policy.encode_prompt(tok, nxt["prompt"], args.max_prompt_tokens)[0]
+                    next_steps.append(None if nxt is None else nxt)
+                data = fresh + replayed
+                m.update({"phase": phase, "tasks": len(tasks), "rollout_reward": 100.0 * sum(reward) / max(1, len(reward)),
+                          "rollout_success": 100.0 * sum(t == 1.0 for t in truth) / len(truth) if truth else None,
+                          "fresh_steps": len(fresh), "replay_scored": counts["scored"], "replay_kept": counts["kept"],
+                          "replay_sampled": counts["sampled"], "rollout_s": time.time() - t0})
+                # 5. critic, then the advantage;  6. actor (eq. 6) against pi_ref = this phase's starting actor
+                if data:
+                    # the frozen lower layers' output of every step, once, for critic, pi_ref and actor alike
+                    read = data + [n for n in next_steps if n is not None]
+                    learn.attach_states(model, read, args, tok.pad_token_id)
+                    critic.shares_lower = frozen.same_lower(model, critic)
+                    if args.algo != "filtered_bc":
+                        m.update(learn.train_critic(critic, data, args, prng, tok.pad_token_id))
+                        m.update(learn.attach_advantages(critic, data, next_steps, args, tok.pad_token_id))
+                    if args.algo == "webrl" and not args.no_kl:
+                        learn.ref_logprobs(model, tok, data, args)
+                    m.update(learn.train_actor(model, tok, data, args, prng))
+                    learn.drop_states(read)
+                m["update_s"] = time.time() - t0
+                rundir.save_checkpoint(run, phase, model, tok, critic)   # before the evaluation: a kill there keeps it
+                if d.is_main:
+                    rundir.save_json_atomic(update_done, m)
+                dist.barrier()
             # 7. evaluate on the test split at temperature 0
             record_episodes(pool, run, phase, "eval", args)
-            eval_results = rollout(pool, model, tok, test_tasks, args, 0.0, args.seed, f"eval phase {phase}")
+            eval_results = evaluate_test(pool, model, tok, test_tasks, args, run, phase, f"eval phase {phase}")
             row = {"model": f"{ALGO_NAMES[args.algo]} phase {phase}", "phase": phase, **rundir.success_table(eval_results, test_tasks)}
-            rundir.save_checkpoint(run, phase, model, tok, critic)
             rundir.save_eval(run / f"phase{phase}" / "eval.jsonl", eval_results, test_tasks)
             m.update(success=row["Avg"], names_copied=rundir.names_copied(eval_results, test_tasks), seconds=time.time() - t0)
             rundir.finish_phase(run, state, rows, row, m, metrics_path)

@@ -166,6 +166,46 @@ def test_resume_after_kill_loses_no_finished_phase(tmp_path):
     assert sum(json.loads(l)["phase"] == 0 for l in replay_after) == len(demos)   # and redid nothing twice
 
 
+def test_a_kill_in_a_phase_evaluation_keeps_its_update_and_its_finished_tasks(smoke_run, tmp_path):
+    # the smoke run as a kill in phase 2's evaluation leaves it: the update saved (checkpoint, update.json, replay,
+    # tasks), tasks 0 and 3 of 5 finished (their lines in eval.partial.jsonl, a third line cut mid-write), no row yet.
+    # --resume evaluates the kept checkpoint on the 3 other tasks only, and redoes nothing else
+    import shutil
+    src, r = smoke_run
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = tmp_path / "run"
+    shutil.copytree(src, run)
+    phase, eps = run / "phase2", run / "episodes" / "phase2"
+    assert (phase / "update.json").exists()   # written with the checkpoint, before the evaluation
+    def read():
+        return [json.loads(x) for x in (phase / "eval.jsonl").read_text().splitlines()]
+
+    lines = read()
+    state = json.loads((run / "state.json").read_text())
+    (run / "state.json").write_text(json.dumps({"finished": 1, "rows": state["rows"][:2]}))
+    (run / "metrics.jsonl").write_text("\n".join((run / "metrics.jsonl").read_text().splitlines()[:2]) + "\n")
+    (phase / "eval.jsonl").unlink()
+    (phase / "eval.partial.jsonl").write_text("".join(json.dumps({"index": i, **lines[i], "actions": [None] * lines[i]["steps"]})
+                                                      + "\n" for i in (0, 3)) + '{"index": 1, "task_id"')
+    before = {k: digest(p) for k, p in (("actor", phase / "actor"), ("critic", phase / "critic"), ("rollouts", eps / "rollouts"))}
+    tasks, replay = (run / "tasks_phase2.json").read_text(), (run / "replay.jsonl").read_text()
+    played = set((eps / "eval").glob("*.jsonl"))
+    r = run_train("--smoke", "--screenshots", "--run-dir", str(run), "--resume")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "phase 2: its update is kept" in r.stdout and "2 of 5 test tasks kept from a killed evaluation; playing 3" in r.stdout
+    assert "eval.partial.jsonl line 3 is left out" in r.stdout
+    assert {k: digest(p) for k, p in (("actor", phase / "actor"), ("critic", phase / "critic"),
+                                      ("rollouts", eps / "rollouts"))} == before
+    assert (run / "tasks_phase2.json").read_text() == tasks and (run / "replay.jsonl").read_text() == replay
+    assert len(set((eps / "eval").glob("*.jsonl")) - played) == 3   # the 3 unfinished tasks, played once each
+    after = read()
+    assert [x["task_id"] for x in after] == [x["task_id"] for x in lines] and [after[0], after[3]] == [lines[0], lines[3]]
+    assert not list(phase.glob("eval.partial*")) and [row["phase"] for row in json.loads((run / "state.json").read_text())["rows"]] == [0, 1, 2]
+    metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["phase"] for m in metrics] == [0, 1, 2] and metrics[2]["update_s"] > 0
+    assert metrics[2]["success"] == 100.0 * sum(x["score"] == 1.0 for x in after) / 5
+
+
 @pytest.fixture(scope="module")
 def sft_run(tmp_path_factory):
     """--algo sft: phase 0 only (SFT, the ORM), the starting point every algorithm below resumes from."""
