@@ -246,7 +246,7 @@ class Args:
     max_prompt_tokens: int = 1024
     """prompt budget in tokens: beyond it the current page is compacted, then loses its end (policy.encode_prompt).
     On 600 oracle steps (bench/prompt_budget.py) 1024 keeps the step's target in 99.4% at a mean of 750 prompt
-    tokens; 768 keeps 92.2% for 11% less compute, 1536 100% for 43% more"""
+    tokens; 768 keeps 92.1% for 11% less compute, 1536 100% for 43% more"""
     tiny_hidden: int = 128
     """width of the tiny model"""
     tiny_layers: int = 2

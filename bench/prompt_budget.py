@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -28,17 +29,18 @@ import env      # noqa: E402
 import policy   # noqa: E402
 
 
-def target(response: str, prompt: str) -> str | None:
-    """What the step acts on, as it must appear in the prompt: 'id="N"' for an element, the answer text for an
-    exit whose answer the uncut prompt holds; None when there is nothing to look for (no element, no answer, or an
-    answer the page does not show, e.g. a count)."""
+def target(response: str, prompt: str) -> re.Pattern | None:
+    """What the step acts on, as it must appear in the prompt: 'id="N"' for an element, the answer as page text
+    (not inside an attribute, not part of a longer word or number) for an exit whose answer the uncut prompt
+    holds; None when there is nothing to look for (no element, no answer, or one the page does not show)."""
     try:
         a = env.parse_action(response)
     except ValueError:
         return None
-    if a.kind == "exit":
-        return a.argument if a.argument and a.argument in prompt else None
-    return f'id="{a.element}"' if a.element else None
+    if a.kind != "exit":
+        return re.compile(re.escape(f'id="{a.element}"')) if a.element else None
+    answer = re.compile(rf'(?<![\w"]){re.escape(a.argument)}(?![\w"])') if a.argument else None
+    return answer if answer and answer.search(prompt) else None
 
 
 def measure(tok, steps: list, budgets: list) -> list[dict]:
@@ -53,7 +55,7 @@ def measure(tok, steps: list, budgets: list) -> list[dict]:
             if t is not None:
                 looked += 1
                 # compact_html may write the element differently; the id attribute itself survives it
-                seen += t in tok.decode(ids)
+                seen += t.search(tok.decode(ids)) is not None
         rows.append({"budget": n, "mean_tokens": statistics.mean(toks), "cut": 100.0 * cut / len(steps),
                      "target_kept": 100.0 * seen / max(1, looked), "targets": looked})
     return rows
