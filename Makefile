@@ -44,6 +44,7 @@ bench: setup
 	$(PY) bench/env_step.py
 	$(PY) bench/train_step.py
 	$(PY) bench/memory.py
+	$(PY) bench/prompt_budget.py --tasks 40
 
 clean:
 	rm -rf $(VENV) .auth runs .pytest_cache
