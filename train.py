@@ -625,9 +625,11 @@ def main(args: Args) -> list[dict]:
             shutil.rmtree(leftover, ignore_errors=True)
         for leftover in (run / "episodes").glob("phase*"):   # the episodes of a phase that is redone
             k = int(leftover.name[5:]) if leftover.name[5:].isdigit() else -1
+            keep = set()   # a kept phase keeps its update's episodes and its evaluation's finished ones
+            if update_kept and k == nxt:
+                keep = ({"rollouts", "curriculum"} if k > 0 else set()) | (set() if changed else {"eval"})
             for part in leftover.iterdir() if k > state["finished"] else []:
-                # a kept phase keeps its update's episodes (rollouts, curriculum) and its evaluation's finished ones
-                if not (update_kept and k == nxt and (part.name == "eval" and not changed or part.name != "eval" and k > 0)):
+                if part.name not in keep:
                     shutil.rmtree(part, ignore_errors=True) if part.is_dir() else part.unlink()
         rundir.save_json_atomic(run / "args.json", dataclasses.asdict(args))
         ReplayBuffer(run / "replay.jsonl").drop_after(through)   # a phase that did not finish its update is redone
