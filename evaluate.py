@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -268,7 +269,7 @@ def main(a: EvalArgs) -> dict:
     if a.resume and phase_eval is not None and not (out / "results.jsonl").exists():
         # the phase's own evaluation, played by this checkpoint with these settings: its lines are kept, not replayed
         write_args(out, a)
-        rundir.save_jsonl_atomic(out / "results.jsonl", rundir.read_eval(phase_eval))
+        shutil.copyfile(phase_eval, out / "results.jsonl")   # whole lines: intent, end, answer too (report.py)
         print(f"--like: starting from {phase_eval}", flush=True)
     skipped = []   # configs of --tasks that cannot be handled: named as they are skipped, counted below
     if a.tasks:
