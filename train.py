@@ -103,8 +103,8 @@ class Args:
     tasks_per_phase: int = 16
     """training tasks rolled out per phase (the paper: 500; --policy tiny: 32). On 2 AVX2 cores one SmolLM2 agent
     step costs ~2 s of generation and each trained step ~4 forward passes: 16 tasks made a phase of ~41 min before
-    its evaluation (runs/q1 in the README: 58.8 min with 48 test tasks). From the 160-task SFT start (160
-    tasks x 2 epochs) and from the 320-task one (320 x 1, runs/q2: 55.5 min) phase 1's 16 rollouts earned no reward,
+    its evaluation (runs/q1 in the README: 58.8 min with 48 test tasks). From the 160-task SFT start (2
+    epochs) and from the 320-task one (1 epoch, runs/q2: 55.5 min) phase 1's 16 rollouts earned no reward,
     and the phase learned from the replayed demonstrations alone; the 320-task SFT checkpoint solves ~8% of training
     tasks at temperature 1 (2 / 24, a spread that holds two easy templates), so a phase of 16 was expected to earn
     ~1.3 rewards. 48 tasks with --replay-ratio 1 (runs/q3: 2 h 01 min with a 96-task evaluation) earned none either:
@@ -115,7 +115,7 @@ class Args:
     """training tasks whose oracle demonstrations make the SFT data (phase 0; --policy tiny: 150). SmolLM2 on 2 AVX2
     cores, top 10 layers, lr 5e-4, 1 epoch, on the same 96 test tasks (README): 640 tasks (3,707 steps) solved
     17 / 96 (17.7%) against 320 tasks' (1,957 steps) 9 / 96 (10 gained, 2 lost, sign test p = 0.039), for ~3 h of
-    SFT (232 updates at ~46 s) against ~1 h 45 min, 8.6 GB; 160 tasks x 2 epochs: 3 / 96; 40 tasks x 1 epoch: 0 / 24;
+    SFT (232 updates at ~46 s) against ~1 h 45 min (8.6 GB peak in its last part); 160 tasks x 2 epochs: 3 / 96; 40 tasks x 1 epoch: 0 / 24;
     the README's chain of SFT runs (~4.5 h) reached 11 / 96. More distinct tasks beat a second pass over fewer, and
     640 is the only one-run SFT measured past the issue's 15% line (1,100 is the whole training split)"""
     eval_tasks: int = 80
