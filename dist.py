@@ -47,6 +47,7 @@ What is simplified, on purpose:
 from __future__ import annotations
 
 import copy
+import ctypes
 import functools
 import os
 import time
@@ -173,6 +174,26 @@ def freeze_lower(model: nn.Module, train_layers: int) -> nn.Module:
         if isinstance(m, nn.Embedding):
             m.requires_grad_(False)
     return model
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's malloc_trim, or None (macOS, musl): returns the heap's free pages to the OS."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_memory() -> None:
+    """Give the CPU heap's freed memory back to the OS (glibc malloc_trim; a no-op elsewhere). Called after each
+    optimizer step and each generation batch. Batches of varying length fragment glibc's heap, which then keeps
+    every peak: the SmolLM2 SFT micro-step (bf16, micro-batch 8, prompts of 400-1024 tokens) grew from 7.3 to
+    9.1 GB RSS over 12 updates; with a trim after each update it sat at 1.7 GB between updates and peaked at
+    7.4-7.8 GB within one (WEBRL_FACTS s. 12 probe in the README). Takes ~10 ms; CUDA memory is left alone."""
+    trim = _malloc_trim()
+    if trim is not None and _INFO.device.type == "cpu":
+        trim(0)
 
 
 def bf16_is_fast(device: torch.device | None = None) -> bool:

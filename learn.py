@@ -70,10 +70,11 @@ def micro_batches(steps: list, size: int, prompt_only: bool = False) -> list[lis
 
 def optimizer_step(opt, model, args, loss: float) -> float:
     """One update after a batch's gradients are summed: clip their norm to --grad-clip, step, clear them; the
-    batch's loss averaged over ranks."""
+    batch's loss averaged over ranks. The freed activations go back to the OS (dist.release_memory)."""
     torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
     opt.step()
     opt.zero_grad(set_to_none=True)
+    dist.release_memory()
     return dist.all_mean(loss)
 
 

@@ -7,9 +7,9 @@ SFT checkpoint per seed and the same test split (WebRL, arXiv 2411.02337: Table 
     python bench/paper_table.py --extra "--eval-tasks 50"        # any train.py flag, for every run
 
 What runs (train.py, one process each, defaults = the default `python train.py` unless --extra says else):
-  sft            `--algo sft`: phase 0 (SFT on the oracle demonstrations + the tiny ORM); the SFT row, and
+  sft            `--algo sft`: phase 0 (SFT on the oracle demonstrations; + the tiny ORM under --reward orm); the SFT row, and
                  the starting point of every run below (copied, then `--resume`d), so all of them share it
-  webrl          the full loop (eq. 6, replay, evolving curriculum, ORM reward)
+  webrl          the full loop (eq. 6, replay, evolving curriculum; the evaluators' reward, --extra "--reward orm": the ORM's)
   filtered_bc, awr, digirl                                        the baselines of Table 1 (train.py --algo)
   webrl_no_replay, webrl_no_kl, webrl_no_curriculum               the ablations of Figure 5
   band_all, band_high, band_low   phase 1 only, the replay's confidence band (0, 1], (0.95, 1], (0, 0.5];

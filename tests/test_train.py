@@ -53,6 +53,10 @@ def test_presets_and_explicit_flags():
     assert t.sft_lr == 2e-3 and t.train_layers == 0
     s = train.parse_args(["--smoke"])
     assert s.policy == "tiny" and s.sft_lr == 2e-3
+    # the evaluators reward by default (the phase-0 judge missed every success: Args.reward); --smoke runs the
+    # whole loop, the ORM included, unless --reward says else
+    assert a.reward == "groundtruth" and s.reward == "orm"
+    assert train.parse_args(["--smoke", "--reward", "groundtruth"]).reward == "groundtruth"
     p = train.parse_args(["--smoke", "--policy", "smollm2", "--sft-lr", "1e-4"])
     assert p.policy == "smollm2" and p.sft_lr == 1e-4 and p.train_layers == a.train_layers and p.phases == 2
 
