@@ -221,8 +221,9 @@ class Args:
     """steps per optimizer update (gradient accumulation over micro-batches)"""
     micro_batch: int = 4
     """steps per forward/backward pass. SmolLM2's SFT micro-step (top 10 layers, bf16 on 2 AMX cores, prompts of
-    400-1024 tokens, a heap trim after each update): 4 peaked at 5.4 GB and ran 14.6 s an update of 16 steps,
-    8 at 7.4-7.8 GB and 15.7 s; 8 with --checkpointing 3.9 GB and 16.9 s (README, "Memory")"""
+    400-1024 tokens, a heap trim after each update: dist.release_memory): 4 peaked at 5.4 GB and ran 14.6 s an
+    update of 16 steps, 8 at 7.4-7.8 GB and 15.8 s (without the trim 14.8 s, and 9.2 GB after 12 updates, still
+    growing); 8 with --checkpointing 3.9 GB and 16.9 s (README, "Memory")"""
     grad_clip: float = 1.0
     """gradient-norm clip"""
     replay_ratio: float = 2.0
