@@ -187,11 +187,12 @@ def _malloc_trim():
 
 def release_memory() -> None:
     """Give the CPU heap's freed memory back to the OS (glibc malloc_trim; a no-op elsewhere). Called after each
-    optimizer step and each generation batch. Batches of varying length fragment glibc's heap, which then keeps
+    optimizer step and after each rollout or evaluation (train.play_policy). Batches of varying length fragment glibc's heap, which then keeps
     every peak: the SmolLM2 SFT micro-step (bf16, micro-batch 8, prompts of 400-1024 tokens) grew from 7.3 to
     9.1 GB RSS over 12 updates; with a trim after each update it sat at 1.7 GB between updates and peaked at
     7.4-7.8 GB within one (README, "Memory"), for ~5% more time per update (15.8 vs 14.8 s: the next batch faults
-    the pages in again). CUDA memory is left alone."""
+    the pages in again). In a whole run the SFT ran 19.9 s an update against 15.7 s before, not yet explained
+    (README, "`make train` again under session 26's defaults"). CUDA memory is left alone."""
     trim = _malloc_trim()
     if trim is not None and _INFO.device.type == "cpu":
         trim(0)

@@ -400,7 +400,6 @@ def play_policy(pool, model, tok, tasks: list, args: Args, temperature: float, s
         with all_threads():       # the browsers are idle while the actor thinks (env.play is synchronous)
             out = policy.generate(model, tok, prompts, max_new_tokens=args.max_new_tokens, temperature=temperature,
                                   seed=seed * 100003 + calls[0], max_prompt_tokens=args.max_prompt_tokens)
-        dist.release_memory()
         for (_, task, _, past), g in zip(batch, out):
             gens[(task.task_id, len(past))] = g
         return [g.text for g in out]
@@ -412,6 +411,7 @@ def play_policy(pool, model, tok, tasks: list, args: Args, temperature: float, s
 
     results = env.play(pool, configs, act, on_done=done)
     bar.close()
+    dist.release_memory()    # once per rollout or evaluation: a generation batch frees little, and each trim walks the heap
     for r in results:
         for s in r["steps"]:
             g = gens.get((r["task_id"], s["step"]))
