@@ -195,7 +195,13 @@ def release_memory() -> None:
     (README, "`make train` again under session 26's defaults"). CUDA memory is left alone."""
     trim = _malloc_trim()
     if trim is not None and _INFO.device.type == "cpu":
+        t0 = time.perf_counter()
         trim(0)
+        RELEASED["calls"] += 1
+        RELEASED["s"] += time.perf_counter() - t0
+
+
+RELEASED = {"calls": 0, "s": 0.0}   # release_memory's trims in this process and the seconds they took (sft.json)
 
 
 def bf16_is_fast(device: torch.device | None = None) -> bool:
