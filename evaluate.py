@@ -6,7 +6,7 @@
     python evaluate.py --answer 1 --limit 40                            # no model: exit(message="1") at once
     python evaluate.py --policy runs/webrl-20250601-093000/phase3/actor --limit 60 --resume   # grow it (or after a kill)
     python evaluate.py --policy runs/webrl-20250601-093000/phase3/actor --limit 30 --screenshots && python report.py runs/eval
-    python evaluate.py --policy runs/webrl-20250601-093000/phase0/actor --split train --limit 32 --temperature 1   # as rollouts play
+    python evaluate.py --policy runs/webrl-20250601-093000/phase0/actor --split train --limit 32 --temperature 0.5   # as rollouts play
     python evaluate.py --like runs/webrl-20250601-093000/phase1/actor --limit 96 --resume --out runs/eval_p1   # grow a phase's evaluation
     # the real WebArena-Lite (sites running, their variables set: SHOPPING=http://host:7770 ...)
     python evaluate.py --policy THUDM/webrl-llama-3.1-8b --tasks webarena_lite.json --judge-url http://host/v1
