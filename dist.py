@@ -185,23 +185,21 @@ def _malloc_trim():
         return None
 
 
+RELEASED = {"s": 0.0}   # seconds this process spent in release_memory's trims (learn.sft records its share)
+
+
 def release_memory() -> None:
     """Give the CPU heap's freed memory back to the OS (glibc malloc_trim; a no-op elsewhere). Called after each
-    optimizer step and after each rollout or evaluation (train.play_policy). Batches of varying length fragment glibc's heap, which then keeps
-    every peak: the SmolLM2 SFT micro-step (bf16, micro-batch 8, prompts of 400-1024 tokens) grew from 7.3 to
-    9.1 GB RSS over 12 updates; with a trim after each update it sat at 1.7 GB between updates and peaked at
-    7.4-7.8 GB within one (README, "Memory"), for ~5% more time per update (15.8 vs 14.8 s: the next batch faults
-    the pages in again). In a whole run the SFT ran 19.9 s an update against 15.7 s before, not yet explained
-    (README, "`make train` again under session 26's defaults"). CUDA memory is left alone."""
+    optimizer step and after each rollout or evaluation (train.play_policy). Batches of varying length fragment
+    glibc's heap, which then keeps every peak: the SmolLM2 SFT micro-step (bf16, micro-batch 8, prompts of 400-1024
+    tokens) grew from 7.3 to 9.1 GB RSS over 12 updates; with a trim after each update it sat at 1.7 GB between
+    updates and peaked at 7.4-7.8 GB within one (README, "Memory"). In a whole SFT the 232 trims took 51 s, 1.2% of
+    it (README, "`make train` under session 27's defaults"). CUDA memory is left alone."""
     trim = _malloc_trim()
     if trim is not None and _INFO.device.type == "cpu":
         t0 = time.perf_counter()
         trim(0)
-        RELEASED["calls"] += 1
         RELEASED["s"] += time.perf_counter() - t0
-
-
-RELEASED = {"calls": 0, "s": 0.0}   # release_memory's trims in this process and the seconds they took (sft.json)
 
 
 def bf16_is_fast(device: torch.device | None = None) -> bool:

@@ -105,7 +105,7 @@ def sft(model, tok, steps: list, args, rng: random.Random, whole_text: bool = Fa
         rng.setstate(start["rng"])   # the minibatches of the first start["u"] updates are drawn again, and skipped
     model.train()
     losses, u, tokens, t0, saved_at = list(start["losses"]), 0, start["tokens"], time.time(), time.time()
-    released, cpu = dict(dist.RELEASED), os.times()
+    released, cpu = dist.RELEASED["s"], os.times()
     bar = tqdm(total=updates, initial=start["u"], desc=name, leave=False, disable=None)
     for epoch in range(epochs):
         for batch in minibatches(steps, args.batch_size, rng):
@@ -142,12 +142,13 @@ def sft(model, tok, steps: list, args, rng: random.Random, whole_text: bool = Fa
                 saved_at = time.time()
     bar.close()
     model.eval()
+    now = os.times()
     return {**first_last(name, losses), f"{name}_updates": u, f"{name}_tokens": tokens,
             f"{name}_s": start["seconds"] + time.time() - t0,
             # where the time went since this start: CPU seconds in user and kernel space (page faults, zeroing), the
             # trims among them
-            f"{name}_cpu_user_s": os.times().user - cpu.user, f"{name}_cpu_sys_s": os.times().system - cpu.system,
-            f"{name}_release_s": dist.RELEASED["s"] - released["s"]}
+            f"{name}_cpu_user_s": now.user - cpu.user, f"{name}_cpu_sys_s": now.system - cpu.system,
+            f"{name}_release_s": dist.RELEASED["s"] - released}
 
 
 def save_sft_progress(path: Path, model, opt, where: dict) -> None:
