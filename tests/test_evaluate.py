@@ -1,8 +1,11 @@
 """evaluate.py: step accuracy (--steps) checked by hand, --answer on five tasks; the smoke test in test_train.py runs the command."""
 import json
+import shutil
 
 import pytest
+import torch
 
+import dist
 import env
 import evaluate
 import rundir
@@ -136,3 +139,24 @@ def test_like_a_run_takes_its_settings_and_grows_its_phase_evaluation(smoke_run,
     (tmp_path / "args.json").write_text(json.dumps({"policy": "x"}))   # an evaluate.py --out folder's, not a run's
     with pytest.raises(SystemExit, match="is not a train.py run's"):
         evaluate.like_run(evaluate.EvalArgs(like=str(tmp_path)))
+
+
+def test_precision_is_train_pys(smoke_run, tmp_path):
+    # the actor's weights in --precision, 'auto' as train.py's (bf16 on a GPU or an AMX CPU, where train.py
+    # generates from a bf16 copy); --like takes the run's, and a run from before --precision computed in fp32
+    run, r = smoke_run
+    actor = run / "phase1" / "actor"
+    for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16),
+                             ("auto", torch.bfloat16 if dist.bf16_is_fast(torch.device("cpu")) else torch.float32)):
+        model, _ = evaluate.load_policy(evaluate.EvalArgs(policy=str(actor), precision=precision))
+        assert next(model.parameters()).dtype == dtype, precision
+    with pytest.raises(SystemExit, match="--precision must be auto, bf16 or fp32"):
+        evaluate.main(evaluate.EvalArgs(answer="1", precision="fp16", out=str(tmp_path / "bad")))
+    old = tmp_path / "old"
+    shutil.copytree(run / "phase1" / "actor", old / "phase1" / "actor")
+    made = json.loads((run / "args.json").read_text())
+    made.pop("precision")
+    (old / "args.json").write_text(json.dumps(made))
+    a = evaluate.EvalArgs(like=str(old / "phase1" / "actor"))
+    evaluate.like_run(a)
+    assert a.precision == "fp32"
