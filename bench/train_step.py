@@ -16,10 +16,12 @@ GFLOP/s of one large matmul measured here in the same precision) and the cost of
 
     python bench/train_step.py [--batch 8] [--prompt 1024] [--action 32] [--reps 7]
     python bench/train_step.py --policy smollm2 --train-layers 10 --prompt 800 --action 24 --reps 3
+    python bench/train_step.py --policy smollm2 --train-layers 10 --prompt 800 --action 24 --reps 5 --precisions bf16 --compile
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -84,6 +86,8 @@ def main():
     ap.add_argument("--policy", default="tiny", help="'tiny' (built here), 'smollm2' or an HF directory")
     ap.add_argument("--train-layers", type=int, default=0, help="top decoder layers trained (0: all), as train.py")
     ap.add_argument("--precisions", default="fp32,bf16", help="which of fp32, bf16 to time (bf16 is slow without AMX)")
+    ap.add_argument("--compile", action="store_true", help="also time the update with each decoder layer under "
+                    "torch.compile(dynamic=True) (needs a C compiler on CPU; not used by train.py yet)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,7 +108,7 @@ def main():
     opt = learn.adamw(model.parameters(), 1e-5)   # the optimizer train.py uses (learn.py)
     tokens = sum(len(p) + len(a) for p, a in zip(prompts, actions))
 
-    def ours(bf16, share=False):
+    def ours(bf16, share=False, model=model, opt=opt):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             # share: the frozen lower layers run once (train.py computes them once per step for critic, pi_ref
             # and actor; all of that cost is charged to this one update here)
@@ -135,9 +139,18 @@ def main():
     runs = [(f"{w}_{p}", fn, p == "bf16") for p in precs for w, fn in (("ours", ours), ("bare", bare))]
     if frozen.n_frozen(model):
         runs += [(f"shared_{p}", lambda bf16: ours(bf16, share=True), p == "bf16") for p in precs]
+    if args.compile:   # a copy whose decoder layers run under torch.compile: inductor fuses the elementwise work
+        compiled = copy.deepcopy(model)
+        for _, layer in dist.decoder_layers(compiled):
+            layer.compile(dynamic=True)
+        copt = learn.adamw(compiled.parameters(), 1e-5)
+        runs += [(f"compiled_{p}", lambda bf16: ours(bf16, model=compiled, opt=copt), p == "bf16") for p in precs]
     times = {name: [] for name, _, _ in runs}
-    for _, fn, bf16 in runs:   # warm up every path
+    warmup = {}
+    for name, fn, bf16 in runs:   # warm up every path (the compiled one compiles here)
+        t = time.perf_counter()
         fn(bf16)
+        warmup[name] = time.perf_counter() - t
     for _ in range(args.reps):
         for name, fn, bf16 in runs:
             t = time.perf_counter()
@@ -154,6 +167,11 @@ def main():
         if f"shared_{prec}" in med:
             print(f"{prec}: with the frozen lower layers run once (frozen.py) {tokens / med[f'shared_{prec}']:8.0f} tok/s "
                   f"({1000 * med[f'shared_{prec}']:7.1f} ms): {med[f'ours_{prec}'] / med[f'shared_{prec}']:.2f}x the full passes")
+    for prec in precs:
+        if f"compiled_{prec}" in med:
+            print(f"{prec}: with each decoder layer under torch.compile(dynamic=True) {tokens / med[f'compiled_{prec}']:8.0f} tok/s "
+                  f"({1000 * med[f'compiled_{prec}']:7.1f} ms): {med[f'ours_{prec}'] / med[f'compiled_{prec}']:.2f}x the eager "
+                  f"update; its first update, compiling, {warmup[f'compiled_{prec}']:.0f} s")
     if len(precs) == 2:
         print(f"bf16 speed-up of the actor update: {med['ours_fp32'] / med['ours_bf16']:.2f}x")
     flops = update_flops(model, [len(p) + len(a) for p, a in zip(prompts, actions)], args.action)
@@ -168,7 +186,7 @@ def main():
     (out / "train_step.json").write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d %H:%M"), "machine": {"nproc": os.cpu_count(), "cpu": platform.processor(),
                                                                "threads": torch.get_num_threads()},
-        "args": vars(args), "tokens_per_batch": tokens, "median_s": med,
+        "args": vars(args), "tokens_per_batch": tokens, "median_s": med, "first_call_s": warmup,
         "overhead": {p: med[f"ours_{p}"] / med[f"bare_{p}"] - 1 for p in precs},
         "update_gflop": flops / 1e9, "matmul_peak_gflops": peaks, "peak_share": util, "generation_step_s": gen_s}, indent=1))
 
