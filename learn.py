@@ -15,6 +15,7 @@ and test_pretrained.py test them.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -43,6 +44,22 @@ def encode_steps(tok, steps: list, args) -> None:
 def autocast(args):
     """bf16 autocast where --precision picks it (fp32 master weights), else a no-op."""
     return torch.autocast(dist.info().device.type, dtype=torch.bfloat16, enabled=args.bf16)
+
+
+@contextlib.contextmanager
+def compiled(model, args):
+    """Inside the block each decoder layer of `model` runs under torch.compile(dynamic=True) (--compile: inductor
+    fuses the elementwise work around the matmuls: RMSNorm's dtype copies, rotary, SiLU * up), after it eagerly
+    again, so that the copies made later (the generation copy, a critic from the actor) are plain modules. Single
+    process only: FSDP2 with compiled layers is not tested here."""
+    layers = [m for _, m in dist.decoder_layers(model)] if args.compile and dist.info().world == 1 else []
+    for m in layers:
+        m.compile(dynamic=True)
+    try:
+        yield
+    finally:
+        for m in layers:
+            m._compiled_call_impl = None   # what nn.Module.compile set: the module's own forward again
 
 
 def adamw(params, lr: float) -> torch.optim.AdamW:
@@ -107,39 +124,40 @@ def sft(model, tok, steps: list, args, rng: random.Random, whole_text: bool = Fa
     losses, u, tokens, t0, saved_at = list(start["losses"]), 0, start["tokens"], time.time(), time.time()
     released, cpu = dist.RELEASED["s"], os.times()
     bar = tqdm(total=updates, initial=start["u"], desc=name, leave=False, disable=None)
-    for epoch in range(epochs):
-        for batch in minibatches(steps, args.batch_size, rng):
-            if u < start["u"]:
+    with compiled(model, args):
+        for epoch in range(epochs):
+            for batch in minibatches(steps, args.batch_size, rng):
+                if u < start["u"]:
+                    u += 1
+                    continue
+                for g in opt.param_groups:
+                    g["lr"] = policy.cosine_lr(u, updates, args.sft_lr)
+                n_tok = sum(len(s["action_ids"]) + (len(s["prompt_ids"]) - 1 if whole_text else 0) for s in batch)
+                total = 0.0
+                # this rank's share of the batch; FSDP averages gradients over ranks, hence * world
+                for mb in micro_batches(dist.split(batch, even=True), args.micro_batch):
+                    with autocast(args):
+                        if whole_text:
+                            lps = policy.token_logprobs(model, [s["prompt_ids"] + s["action_ids"] for s in mb],
+                                                        tok.pad_token_id, grad=True)
+                        else:
+                            lps = policy.action_logprobs(model, [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb],
+                                                         batch_size=len(mb), grad=True, pad_id=tok.pad_token_id,
+                                                         states=states_of(mb))
+                    loss = -torch.cat(lps).sum() * dist.info().world / n_tok
+                    loss.backward()
+                    total += loss.item()
+                losses.append(optimizer_step(opt, model, args, total))
+                tokens += n_tok
                 u += 1
-                continue
-            for g in opt.param_groups:
-                g["lr"] = policy.cosine_lr(u, updates, args.sft_lr)
-            n_tok = sum(len(s["action_ids"]) + (len(s["prompt_ids"]) - 1 if whole_text else 0) for s in batch)
-            total = 0.0
-            # this rank's share of the batch; FSDP averages gradients over ranks, hence * world
-            for mb in micro_batches(dist.split(batch, even=True), args.micro_batch):
-                with autocast(args):
-                    if whole_text:
-                        lps = policy.token_logprobs(model, [s["prompt_ids"] + s["action_ids"] for s in mb],
-                                                    tok.pad_token_id, grad=True)
-                    else:
-                        lps = policy.action_logprobs(model, [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb],
-                                                     batch_size=len(mb), grad=True, pad_id=tok.pad_token_id,
-                                                     states=states_of(mb))
-                loss = -torch.cat(lps).sum() * dist.info().world / n_tok
-                loss.backward()
-                total += loss.item()
-            losses.append(optimizer_step(opt, model, args, total))
-            tokens += n_tok
-            u += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{total:.3f}")
-            if progress is not None and args.sft_save_every and time.time() - saved_at >= 60 * args.sft_save_every \
-                    and u < updates:
-                save_sft_progress(progress, model, opt, {"u": u, "losses": losses, "tokens": tokens, "rng": start["rng"],
-                                                         "seconds": start["seconds"] + time.time() - t0,
-                                                         "steps": len(steps), "updates": updates})
-                saved_at = time.time()
+                bar.update(1)
+                bar.set_postfix(loss=f"{total:.3f}")
+                if progress is not None and args.sft_save_every and time.time() - saved_at >= 60 * args.sft_save_every \
+                        and u < updates:
+                    save_sft_progress(progress, model, opt, {"u": u, "losses": losses, "tokens": tokens, "rng": start["rng"],
+                                                             "seconds": start["seconds"] + time.time() - t0,
+                                                             "steps": len(steps), "updates": updates})
+                    saved_at = time.time()
     bar.close()
     model.eval()
     now = os.times()
@@ -250,18 +268,20 @@ def train_critic(critic, steps: list, args, rng: random.Random, pad_id: int) -> 
     opt = adamw(critic.parameters(), args.critic_lr)
     critic.train()
     losses = []
-    for _ in range(args.epochs):
-        for batch in minibatches(steps, args.batch_size, rng):
-            total, share = 0.0, dist.split(batch, even=True)
-            for mb in micro_batches(share, args.micro_batch, prompt_only=True):
-                ids, mask, _ = policy.pad_batch([s["prompt_ids"] for s in mb], pad_id, "left", dist.info().device)
-                with autocast(args):
-                    logits = critic(ids, mask, prompt_states(mb, critic))
-                target = torch.tensor([s["final_reward"] for s in mb], dtype=torch.float32, device=dist.info().device)
-                loss = policy.critic_loss(logits, target) * len(mb) / len(share)
-                loss.backward()
-                total += loss.item()
-            losses.append(optimizer_step(opt, critic, args, total))
+    with compiled(critic, args):
+        for _ in range(args.epochs):
+            for batch in minibatches(steps, args.batch_size, rng):
+                total, share = 0.0, dist.split(batch, even=True)
+                for mb in micro_batches(share, args.micro_batch, prompt_only=True):
+                    ids, mask, _ = policy.pad_batch([s["prompt_ids"] for s in mb], pad_id, "left", dist.info().device)
+                    with autocast(args):
+                        logits = critic(ids, mask, prompt_states(mb, critic))
+                    target = torch.tensor([s["final_reward"] for s in mb], dtype=torch.float32,
+                                          device=dist.info().device)
+                    loss = policy.critic_loss(logits, target) * len(mb) / len(share)
+                    loss.backward()
+                    total += loss.item()
+                losses.append(optimizer_step(opt, critic, args, total))
     critic.eval()
     return first_last("critic", losses)
 
@@ -294,24 +314,25 @@ def train_actor(model, tok, steps: list, args, rng: random.Random) -> dict:
     model.train()
     losses, kls, tokens, t0 = [], [], 0, time.time()
     bar = tqdm(total=args.epochs * math.ceil(len(steps) / args.batch_size), desc="actor", leave=False, disable=None)
-    for _ in range(args.epochs):
-        for batch in minibatches(steps, args.batch_size, rng):
-            total, share = 0.0, dist.split(batch, even=True)
-            for mb in micro_batches(share, args.micro_batch):
-                with autocast(args):
-                    lps = policy.action_logprobs(model, [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb],
-                                                 batch_size=len(mb), grad=True, pad_id=tok.pad_token_id,
-                                                 states=states_of(mb))
-                logp = torch.stack([lp.sum() for lp in lps])
-                loss = actor_objective(logp, mb, args) * len(mb) / len(share)
-                loss.backward()
-                total += loss.item()
-                if "ref_logp" in mb[0]:
-                    kls.append((logp.detach().cpu() - torch.tensor([s["ref_logp"] for s in mb])).mean().item())
-                tokens += sum(len(s["action_ids"]) for s in mb)
-            losses.append(optimizer_step(opt, model, args, total))
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    with compiled(model, args):
+        for _ in range(args.epochs):
+            for batch in minibatches(steps, args.batch_size, rng):
+                total, share = 0.0, dist.split(batch, even=True)
+                for mb in micro_batches(share, args.micro_batch):
+                    with autocast(args):
+                        lps = policy.action_logprobs(model, [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb],
+                                                     batch_size=len(mb), grad=True, pad_id=tok.pad_token_id,
+                                                     states=states_of(mb))
+                    logp = torch.stack([lp.sum() for lp in lps])
+                    loss = actor_objective(logp, mb, args) * len(mb) / len(share)
+                    loss.backward()
+                    total += loss.item()
+                    if "ref_logp" in mb[0]:
+                        kls.append((logp.detach().cpu() - torch.tensor([s["ref_logp"] for s in mb])).mean().item())
+                    tokens += sum(len(s["action_ids"]) for s in mb)
+                losses.append(optimizer_step(opt, model, args, total))
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
     bar.close()
     model.eval()
     return {**first_last("actor", losses), "kl_to_ref": dist.all_mean(sum(kls) / len(kls)) if kls else None,

@@ -97,12 +97,14 @@ def test_generation_stops_at_eot_after_a_few_sft_steps_and_the_actor_learns(smol
     assert env.parse_action(g.text).kind == "Search"
 
 
-def test_actor_and_critic_update_on_the_pretrained_trunk(smol, tmp_path):
+@pytest.mark.parametrize("compile_", [False, True], ids=["eager", "compiled"])
+def test_actor_and_critic_update_on_the_pretrained_trunk(smol, tmp_path, compile_):
     """eq. 6 moves log pi(a|s) towards pi_ref + A / beta; the critic (the SFT model's trunk + heads, paper
-    section 4) fits a label; both save and load as directories."""
-    _, model, tok = smol
+    section 4) fits a label; both save and load as directories. The same with --compile (learn.compiled)."""
+    path, _, _ = smol
+    model, tok = policy.load_actor(path)   # its own copy: the test trains it
     args = train.parse_args(["--train-layers", "2", "--batch-size", "2", "--micro-batch", "2", "--actor-lr", "1e-4",
-                             "--critic-lr", "1e-3", "--precision", "fp32"])
+                             "--critic-lr", "1e-3", "--precision", "fp32"] + (["--compile"] if compile_ else []))
     p_ids = policy.encode_prompt(tok, policy.build_prompt("Search for Blue Widget", [], HTML))[0]
     a_ids = policy.encode_action(tok, DEMO)
     steps = [{"prompt_ids": p_ids, "action_ids": a_ids, "final_reward": 1.0, "adv": 0.5},

@@ -419,3 +419,39 @@ def test_a_killed_sft_goes_on_from_its_last_save(tmp_path, capsys):
     # another SFT's file (other data): named, ignored, and the SFT runs from its start
     got = learn.sft(*fresh(), steps[:6], args, random.Random(0), progress=progress)
     assert "holds another SFT's progress" in capsys.readouterr().err and got["sft_updates"] == 6
+
+
+def test_compile_trains_as_eager_and_leaves_plain_layers(tmp_path, monkeypatch):
+    """--compile: the SFT with every decoder layer under torch.compile ends with the eager SFT's losses and weights
+    (fp32, up to the fused kernels' rounding), and the layers are plain modules again after it."""
+    import random
+
+    import torch
+
+    import dist
+    import learn
+    import policy
+    import train
+    from conftest import TINY_CORPUS
+    tiny = policy.build_tiny(tmp_path / "tiny", TINY_CORPUS, vocab_size=400, hidden=64, layers=2, heads=4, seed=0)
+    html = '<a id="1">Orders</a><input id="2" placeholder="Search"/>'
+    compiles, real_compile = [], torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiles.append(kw) or real_compile(fn, **kw))
+    runs = []
+    for compile_ in (False, True):
+        torch.manual_seed(0)
+        model, tok = policy.load_actor(tiny)
+        dist.freeze_lower(model, 1)
+        steps = [{"prompt_ids": policy.encode_prompt(tok, policy.build_prompt(f"Show me the orders of {n}", [], html))[0],
+                  "action_ids": policy.encode_action(tok, 'do(action="Click", element="1")')} for n in ("Emma", "Lopez", "Ann", "Bo")]
+        args = train.Args(policy="tiny", sft_epochs=2, batch_size=2, micro_batch=2, sft_lr=1e-3, precision="fp32",
+                          compile=compile_)
+        m = learn.sft(model, tok, steps, args, random.Random(0))
+        runs.append((m, {k: p.detach().clone() for k, p in model.named_parameters()}))
+        assert all(layer._compiled_call_impl is None for _, layer in dist.decoder_layers(model))
+        assert compiles == ([{"dynamic": True}] * 2 if compile_ else [])   # each of the 2 layers, once
+    (eager, w_eager), (comp, w_comp) = runs
+    assert comp["sft_loss_first"] == pytest.approx(eager["sft_loss_first"], rel=1e-4)
+    assert comp["sft_loss_last"] == pytest.approx(eager["sft_loss_last"], rel=1e-3)
+    assert all(torch.allclose(w_eager[k], w_comp[k], atol=1e-4) for k in w_eager)
+    assert any(not torch.equal(w_eager[k], p) for k, p in policy.load_actor(tiny)[0].named_parameters())   # it trained
