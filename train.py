@@ -272,9 +272,9 @@ class Args:
     """activation checkpointing per decoder layer (less memory for long prompts, one more forward)"""
     compile: bool = False
     """run each decoder layer under torch.compile(dynamic=True) in the SFT and the critic's and actor's updates
-    (learn.compiled; single process only; needs a C compiler on a CPU). On the AMX machine: the actor update 1.35x
-    faster (bench/train_step.py --compile), an SFT micro-step 1.28x, ~24 s to compile. Off until a whole run has
-    measured it; generation stays eager"""
+    (learn.compiled; single process only; needs a C compiler on a CPU). On the AMX machine: the SFT on 256 of the
+    default run's demonstration steps ~9.7 s an update against ~13.7 s eager (1.41x) after ~19 s of compiling, the
+    actor update 1.35x (bench/train_step.py --compile). Off until a whole run has measured it; generation stays eager"""
     screenshots: bool = False
     """store a small JPEG (half-size viewport, ~12 kB) of every step of the test evaluations beside their episode
     records, shown by the run report (report.py); never part of the model's input"""
