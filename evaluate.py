@@ -225,7 +225,7 @@ LIKE = ("max_steps", "max_new_tokens", "max_prompt_tokens", "seed", "precision")
 
 def like_run(a: EvalArgs) -> Path | None:
     """--like: the settings of the train.py run that holds a.like (its args.json, here or in a folder above),
-    for each of LIKE that a leaves at its default, and a.like as the policy if it is a checkpoint and a names none.
+    for each of LIKE that the command line did not name (a.given; built in code: that a leaves at its default), and a.like as the policy if it is a checkpoint and a names none.
     Returns the checkpoint's phase evaluation (phaseK/eval.jsonl) when --resume can start from it, else None."""
     path = Path(a.like)
     run = next((p for p in (path, *path.parents) if (p / "args.json").exists()), None)
@@ -236,8 +236,9 @@ def like_run(a: EvalArgs) -> Path | None:
     made.setdefault("precision", "fp32")   # train.py runs from before --precision computed in fp32
     if "eval_tasks" not in made or any(k not in made for k in LIKE):
         raise SystemExit(f"--like {a.like}: {run / 'args.json'} is not a train.py run's (it lacks eval_tasks or one of {LIKE})")
+    given = getattr(a, "given", None)   # the flags of evaluate.py's command line; unknown for an EvalArgs built in code
     for k in LIKE:
-        if getattr(a, k) == getattr(EvalArgs, k):
+        if (k not in given) if given is not None else getattr(a, k) == getattr(EvalArgs, k):
             setattr(a, k, made[k])
     checkpoint = (path / "config.json").exists()
     if checkpoint and not a.policy:
@@ -339,4 +340,6 @@ def main(a: EvalArgs) -> dict:
 
 
 if __name__ == "__main__":
-    main(train.cli(EvalArgs, doc=__doc__))
+    cli_args = train.cli(EvalArgs, doc=__doc__)
+    cli_args.given = train.flags_given()   # --like keeps these even at evaluate.py's defaults (e.g. --max-new-tokens 128)
+    main(cli_args)

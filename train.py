@@ -372,10 +372,15 @@ def cli(cls, argv=None, doc: str = "", commands: tuple = ()):
     return (ns.pop("command"), cls(**ns)) if commands else cls(**ns)
 
 
+def flags_given(argv=None) -> set:
+    """The config fields named on a command line (--max-new-tokens 48 -> max_new_tokens), given or not at their
+    default: what a preset or another run's settings must not override."""
+    return {a.split("=")[0][2:].replace("-", "_") for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
+
+
 def parse_args(argv=None) -> Args:
     args = cli(Args, argv, __doc__)
-    explicit = {a.split("=")[0][2:].replace("-", "_") for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
-    given = {k: getattr(args, k) for k in explicit if hasattr(args, k)}
+    given = {k: getattr(args, k) for k in flags_given(argv) if hasattr(args, k)}
     args.policy = given.get("policy", "tiny" if args.smoke else args.policy)
     if args.policy == "tiny":
         args.apply_tiny()

@@ -134,6 +134,11 @@ def test_like_a_run_takes_its_settings_and_grows_its_phase_evaluation(smoke_run,
     # a setting given here that differs from the run's: the phase's lines were not played so, and are not used
     other = evaluate.EvalArgs(like=str(actor), max_steps=3, limit=5, resume=True, slots=2, out=str(tmp_path / "other"))
     assert evaluate.like_run(other) is None and other.max_steps == 3 and other.max_new_tokens == 32
+    # a flag named on the command line stays, even at evaluate.py's own default (128 tokens here, the run's 32)
+    named = evaluate.EvalArgs(like=str(actor), max_new_tokens=128)
+    named.given = {"like", "max_new_tokens"}
+    evaluate.like_run(named)
+    assert named.max_new_tokens == 128 and named.max_steps == 8
     with pytest.raises(SystemExit, match="no args.json in it or above it"):
         evaluate.like_run(evaluate.EvalArgs(like=str(tmp_path)))
     (tmp_path / "args.json").write_text(json.dumps({"policy": "x"}))   # an evaluate.py --out folder's, not a run's
