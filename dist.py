@@ -209,6 +209,11 @@ def bf16_is_fast(device: torch.device | None = None) -> bool:
     return device.type == "cuda" or _cpu_has_amx()
 
 
+def use_bf16(precision: str, device: torch.device | None = None) -> bool:
+    """The --precision rule of train.py and evaluate.py: 'bf16', 'fp32', or 'auto' = bf16 where it is fast."""
+    return precision == "bf16" or (precision == "auto" and bf16_is_fast(device))
+
+
 @functools.lru_cache(maxsize=1)
 def _cpu_has_amx() -> bool:
     """Read once: train.Args.bf16 asks before every autocast."""

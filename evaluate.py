@@ -153,8 +153,8 @@ def format_steps(acc: dict) -> str:
 def load_policy(a: EvalArgs):
     """The actor and its tokenizer, on the GPU when there is one, in --precision."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    bf16 = a.precision == "bf16" or (a.precision == "auto" and dist.bf16_is_fast(device))
-    return policy.load_actor(pretrained.resolve(a.policy), dtype=torch.bfloat16 if bf16 else torch.float32, device=device)
+    dtype = torch.bfloat16 if dist.use_bf16(a.precision, device) else torch.float32
+    return policy.load_actor(pretrained.resolve(a.policy), dtype=dtype, device=device)
 
 
 def demonstration_steps(a: EvalArgs) -> dict:
@@ -225,7 +225,8 @@ LIKE = ("max_steps", "max_new_tokens", "max_prompt_tokens", "seed", "precision")
 
 def like_run(a: EvalArgs) -> Path | None:
     """--like: the settings of the train.py run that holds a.like (its args.json, here or in a folder above),
-    for each of LIKE that the command line did not name (a.given; built in code: that a leaves at its default), and a.like as the policy if it is a checkpoint and a names none.
+    for each of LIKE that the command line did not name (a.given; for an EvalArgs built in code: that a leaves at
+    its default), and a.like as the policy if it is a checkpoint and a names none.
     Returns the checkpoint's phase evaluation (phaseK/eval.jsonl) when --resume can start from it, else None."""
     path = Path(a.like)
     run = next((p for p in (path, *path.parents) if (p / "args.json").exists()), None)

@@ -286,7 +286,7 @@ class Args:
 
     @property
     def bf16(self) -> bool:
-        return self.precision == "bf16" or (self.precision == "auto" and dist.bf16_is_fast())
+        return dist.use_bf16(self.precision)
 
     def apply_smoke(self):
         self.phases, self.tasks_per_phase, self.sft_tasks, self.eval_tasks = 2, 4, 10, 5
