@@ -202,6 +202,36 @@ def release_memory() -> None:
         RELEASED["s"] += time.perf_counter() - t0
 
 
+class StagePeaks:
+    """The peak resident memory (GB) of this process in each stage of a phase: `mark(stage)` after a stage reads
+    the kernel's high-water mark (VmHWM) since the previous mark, then resets it (/proc/self/clear_refs, Linux >= 4.0).
+    Says which part of a run holds a peak over a budget; the browsers are separate processes (bench/peak_memory.py
+    splits a whole tree). Elsewhere, or where the reset is refused, `peaks` stays empty."""
+
+    def __init__(self):
+        self.peaks: dict = {}
+        self.ok = self._reset()
+
+    @staticmethod
+    def _reset() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            return True
+        except OSError:
+            return False
+
+    def mark(self, stage: str) -> None:
+        if not self.ok:
+            return
+        try:
+            hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+        except (OSError, StopIteration, ValueError):
+            return
+        self.peaks[stage] = round(hwm / 1024 ** 2, 2)
+        self._reset()
+
+
 def bf16_is_fast(device: torch.device | None = None) -> bool:
     """Whether bf16 compute pays here: on a GPU, or on a CPU with AMX tiles (Linux flag amx_bf16). On other
     CPUs PyTorch's bf16 matmuls are emulated: on an AVX2-only EPYC 19 GFLOP/s against 139 in fp32."""

@@ -316,11 +316,21 @@ def phase_summary(row: dict, prev: dict | None, m: dict, metrics_path: Path, pai
         ("actor loss", loss("actor")),
         ("KL to ref", f"{m['kl_to_ref']:.4f}" if has("kl_to_ref") else None),
         ("time", duration(m["seconds"])),
+        ("peak memory", peak_stage(m.get("peak_rss_gb"))),
         ("full record", f"{metrics_path} (line of phase {row['phase']})"),
     ]
     lines = [(k, v) for k, v in lines if v]
     width = max(len(k) for k, _ in lines)
     return "\n".join([f"phase {row['phase']} done"] + [f"  {k:<{width}}  {v}" for k, v in lines])
+
+
+def peak_stage(peaks: dict | None) -> str | None:
+    """'7.8 GB in actor (train.py; states 6.1, eval 3.9, ...)': the largest of dist.StagePeaks' stages first."""
+    if not peaks:
+        return None
+    top = sorted(peaks.items(), key=lambda kv: -kv[1])
+    rest = ", ".join(f"{k} {v:.1f}" for k, v in top[1:])
+    return f"{top[0][1]:.1f} GB in {top[0][0]} (train.py's process{'; ' + rest if rest else ''})"
 
 
 def plot_curve(run: Path, rows: list) -> None:

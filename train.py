@@ -684,7 +684,7 @@ def main(args: Args) -> list[dict]:
     try:
         # -- phase 0: SFT on the oracle demonstrations (and the ORM) -------------------------------------
         if state["finished"] < 0:
-            t0 = time.time()
+            t0, mem = time.time(), dist.StagePeaks()   # this process's peak memory per stage, in the metrics
             demos = demonstrations(arena, sft_tasks, args, run / "demos.json") if args.sft_epochs else []
             if args.sft_epochs and not demos:
                 raise RuntimeError("no demonstration succeeded: the oracles or the sites are broken")
@@ -715,6 +715,7 @@ def main(args: Args) -> list[dict]:
                     learn.attach_states(model, demos, args, tok.pad_token_id)   # share: the states would only hold memory
                 m.update(learn.sft(model, tok, demos, args, rng, progress=run / "sft_progress.pt"))
                 learn.drop_states(demos)
+                mem.mark("sft")
                 # saved before the evaluation: a kill there (or in the ORM's training) does not lose the SFT
                 rundir.save_checkpoint(run, 0, model, tok)
                 if d.is_main:
@@ -723,6 +724,7 @@ def main(args: Args) -> list[dict]:
                 dist.barrier()
             record_episodes(pool, run, 0, "eval", args)
             results = evaluate_test(pool, model, tok, test_tasks, args, run, 0, "eval sft")
+            mem.mark("eval")
             row = {"model": "SFT", "phase": 0, **rundir.success_table(results, test_tasks)}
             replay.add_demonstrations([{k: x[k] for k in ("prompt", "response", "prompt_ids", "action_ids", "task_id", "step")}
                                        for x in demos])
@@ -730,15 +732,17 @@ def main(args: Args) -> list[dict]:
                 orm_tasks = random.Random(f"orm{args.seed}").sample(train_tasks, min(args.orm_tasks, len(train_tasks)))
                 record_episodes(pool, run, 0, "orm", args)
                 m.update(train_judge(pool, model, tok, orm_tasks, args, judge_path))
+                mem.mark("orm")
             rundir.save_eval(run / "phase0" / "eval.jsonl", results, test_tasks)
             m.update(phase=0, demos=len(demos), sft_tasks=len(sft_tasks), success=row["Avg"],
-                     names_copied=rundir.names_copied(results, test_tasks), seconds=time.time() - t0)
+                     names_copied=rundir.names_copied(results, test_tasks), seconds=time.time() - t0,
+                     peak_rss_gb=mem.peaks)
             rundir.finish_phase(run, state, rows, row, m, metrics_path)
 
         # -- phases 1..N -----------------------------------------------------------------------------------
         judge = orm.ORM.load(judge_path, device=d.device, max_tokens=args.max_prompt_tokens) if args.reward == "orm" else None
         for phase in range(state["finished"] + 1, (0 if args.algo == "sft" else args.phases) + 1):
-            t0 = time.time()
+            t0, mem = time.time(), dist.StagePeaks()
             update_done = run / f"phase{phase}" / "update.json"
             if update_done.exists():   # a kill caught this phase in its evaluation: its update is kept (see above)
                 m = json.loads(update_done.read_text())
@@ -763,11 +767,13 @@ def main(args: Args) -> list[dict]:
                 record_episodes(pool, run, phase, "curriculum", args)   # start pages the critic scores
                 tasks, m = phase_tasks(phase, args, train_tasks, sft_tasks, test_tasks, run, seen, played, prng,
                                        critic if phase > 1 else None, tok, pool)
+                mem.mark("curriculum")
                 # 2. rollouts at --temperature (1);  3. reward: the ORM (or the evaluators)
                 record_episodes(pool, run, phase, "rollouts", args)
                 results = rollout(pool, model, tok, tasks, args, args.temperature, args.seed * 1000 + phase, f"phase {phase} rollouts")
                 reward, rm = rewards(judge, results, tasks)
                 m.update(rm)
+                mem.mark("rollouts")
                 if d.is_main:
                     curriculum.save_tasks(run / f"tasks_phase{phase}.json", [dict(t, reward=r, score=res["score"], orm_p=res.get("orm_p"))
                                                                             for t, r, res in zip(tasks, reward, results)])
@@ -794,6 +800,7 @@ def main(args: Args) -> list[dict]:
                                                      max_scored=int(args.replay_scored * args.replay_ratio * len(fresh)) if args.replay_scored else None)
                     learn.drop_states(replay.steps)   # the replayed copies keep theirs: step 5 does not run their lower layers again
                 learn.encode_steps(tok, replayed, args)
+                mem.mark("replay_scoring")
                 index = {(s["phase"], s["task_id"], s["step"]): s for s in replay.steps}
                 for s in replayed:   # replayed steps come from successful trajectories
                     s["final_reward"] = 1.0
@@ -812,14 +819,18 @@ def main(args: Args) -> list[dict]:
                     read = data + [n for n in next_steps if n is not None]
                     learn.attach_states(model, read, args, tok.pad_token_id)
                     critic.shares_lower = frozen.same_lower(model, critic)
+                    mem.mark("states")
                     if args.algo != "filtered_bc":
                         m.update(learn.train_critic(critic, data, args, prng, tok.pad_token_id))
                         m.update(learn.attach_advantages(critic, data, next_steps, args, tok.pad_token_id))
+                        mem.mark("critic")
                     if args.algo == "webrl" and not args.no_kl:
                         learn.ref_logprobs(model, tok, data, args)
                     m.update(learn.train_actor(model, tok, data, args, prng))
+                    mem.mark("actor")
                     learn.drop_states(read)
                 m["update_s"] = time.time() - t0
+                m["peak_rss_gb"] = dict(mem.peaks)   # kept with the update: a resumed evaluation adds its own
                 rundir.save_checkpoint(run, phase, model, tok, critic)   # before the evaluation: a kill there keeps it
                 if d.is_main:
                     rundir.save_json_atomic(update_done, m)
@@ -827,9 +838,11 @@ def main(args: Args) -> list[dict]:
             # 7. evaluate on the test split at temperature 0
             record_episodes(pool, run, phase, "eval", args)
             eval_results = evaluate_test(pool, model, tok, test_tasks, args, run, phase, f"eval phase {phase}")
+            mem.mark("eval")
             row = {"model": f"{ALGO_NAMES[args.algo]} phase {phase}", "phase": phase, **rundir.success_table(eval_results, test_tasks)}
             rundir.save_eval(run / f"phase{phase}" / "eval.jsonl", eval_results, test_tasks)
-            m.update(success=row["Avg"], names_copied=rundir.names_copied(eval_results, test_tasks), seconds=time.time() - t0)
+            m.update(success=row["Avg"], names_copied=rundir.names_copied(eval_results, test_tasks), seconds=time.time() - t0,
+                     peak_rss_gb={**m.get("peak_rss_gb", {}), **mem.peaks})   # a kept update's stages, then this one's
             rundir.finish_phase(run, state, rows, row, m, metrics_path)
     finally:
         pool.close()

@@ -248,3 +248,20 @@ def test_release_memory_returns_freed_heap_pages_to_the_os():
     dist.release_memory()
     assert held - rss_mb() > 80, f"RSS {held:.0f} MB -> {rss_mb():.0f} MB after release_memory"
     assert pin.sum() == 16 * 1024
+
+
+def test_stage_peaks_say_which_stage_held_the_memory():
+    """dist.StagePeaks: each mark reads the process's peak RSS since the last mark (Linux: VmHWM, then reset)."""
+    peaks = dist.StagePeaks()
+    if not peaks.ok:
+        pytest.skip("no /proc/self/clear_refs here")
+    small = bytearray(1)
+    peaks.mark("small")
+    big = bytearray(400 * 2 ** 20)   # 400 MB, written: resident
+    del big
+    peaks.mark("big")
+    after = bytearray(1)
+    peaks.mark("after")
+    assert set(peaks.peaks) == {"small", "big", "after"} and small and after
+    assert peaks.peaks["big"] >= peaks.peaks["small"] + 0.35
+    assert peaks.peaks["after"] <= peaks.peaks["big"] - 0.35   # the mark before reset the high-water mark

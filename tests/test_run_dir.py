@@ -75,11 +75,12 @@ def test_phase_summary_is_short_aligned_and_leaves_out_what_a_phase_lacks(tmp_pa
     m = {"phase": 2, "tasks": 16, "rollout_reward": 25.0, "rollout_success": 18.75, "orm_agreement": 0.875,
          "tasks_generated": 20, "tasks_kept_by_critic": 9, "tasks_from_train_split": 7, "replay_scored": 250,
          "replay_kept": 60, "replay_sampled": 40, "fresh_steps": 120, "critic_loss_first": 0.69, "critic_loss_last": 0.51,
-         "actor_loss_first": 0.03, "actor_loss_last": 0.012, "kl_to_ref": 0.0042, "adv_std": 0.3, "seconds": 3725.0}
+         "actor_loss_first": 0.03, "actor_loss_last": 0.012, "kl_to_ref": 0.0042, "adv_std": 0.3, "seconds": 3725.0,
+         "peak_rss_gb": {"rollouts": 4.2, "actor": 7.81, "eval": 5.0}}
     text = rundir.phase_summary({"phase": 2, "Avg": 15.0}, {"phase": 1, "Avg": 12.5}, m, path)
     lines = text.splitlines()
     labels = ["test success", "rollout reward", "ORM agreement", "tasks", "replay", "critic loss", "actor loss",
-              "KL to ref", "time", "full record"]
+              "KL to ref", "time", "peak memory", "full record"]
     assert lines[0] == "phase 2 done" and [line[2:2 + len(k)] for line, k in zip(lines[1:], labels)] == labels
     col = 2 + max(map(len, labels)) + 2
     assert len(lines) == 1 + len(labels) and all(line[col - 2:col] == "  " and line[col] != " " for line in lines[1:])
@@ -90,11 +91,12 @@ def test_phase_summary_is_short_aligned_and_leaves_out_what_a_phase_lacks(tmp_pa
     assert "60 of 250 old steps kept, 40 replayed, 120 fresh" in values["replay"]
     assert "0.6900 -> 0.5100" in values["critic loss"] and "0.0300 -> 0.0120" in values["actor loss"]
     assert "0.0042" in values["KL to ref"] and "1h 02m" in values["time"] and str(path) in values["full record"]
+    assert values["peak memory"] == "7.8 GB in actor (train.py's process; eval 5.0, rollouts 4.2)"
     assert "adv_std" not in text
     # phase 0 has no rollouts, critic or actor: those lines are left out, and no change is claimed
     sft = rundir.phase_summary({"phase": 0, "Avg": 10.0}, None, {"phase": 0, "sft_loss_first": 2.0, "sft_loss_last": 0.5,
                                                                  "demos": 250, "sft_tasks": 40, "seconds": 75}, path)
-    assert "rollout" not in sft and "critic" not in sft and "vs phase" not in sft
+    assert "rollout" not in sft and "critic" not in sft and "vs phase" not in sft and "peak memory" not in sft
     assert "2.0000 -> 0.5000" in sft and "1m 15s" in sft and "250 steps of 40 tasks" in sft
 
 

@@ -99,6 +99,12 @@ def test_smoke_runs_the_whole_loop(smoke_run, tmp_path):
     for key in ("critic_loss_last", "kl_to_ref", "adv_mean", "value_mean", "replay_scored", "rollout_success",
                 "actor_tokens", "names_copied"):
         assert key in metrics[1], key
+    # this process's peak memory per stage (dist.StagePeaks), where Linux lets it be read
+    import dist
+    if dist.StagePeaks().ok:
+        assert set(metrics[0]["peak_rss_gb"]) == {"sft", "eval", "orm"}
+        assert {"rollouts", "replay_scoring", "states", "critic", "actor", "eval"} <= set(metrics[1]["peak_rss_gb"])
+        assert "peak memory" in r.stdout
     assert (run / "curve.png").exists() and (run / "table.md").exists()
     # checkpoints are ordinary HF directories
     import policy
