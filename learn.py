@@ -47,12 +47,14 @@ def autocast(args):
 
 
 @contextlib.contextmanager
-def compiled(model, args):
-    """Inside the block each decoder layer of `model` runs under torch.compile(dynamic=True) (--compile: inductor
+def compiled(model, args, part: str):
+    """Inside the block each decoder layer of `model` runs under torch.compile(dynamic=True) when --compile names
+    `part` ('sft': the SFT; 'all': the SFT and the phases' critic and actor updates; 'none': never) (inductor
     fuses the elementwise work around the matmuls: RMSNorm's dtype copies, rotary, SiLU * up), after it eagerly
     again, so that the copies made later (the generation copy, a critic from the actor) are plain modules. Single
     process only: FSDP2 with compiled layers is not tested here."""
-    layers = [m for _, m in dist.decoder_layers(model)] if args.compile and dist.info().world == 1 else []
+    on = args.compile == "all" or args.compile == part == "sft"
+    layers = [m for _, m in dist.decoder_layers(model)] if on and dist.info().world == 1 else []
     for m in layers:
         m.compile(dynamic=True)
     try:
@@ -124,7 +126,7 @@ def sft(model, tok, steps: list, args, rng: random.Random, whole_text: bool = Fa
     losses, u, tokens, t0, saved_at = list(start["losses"]), 0, start["tokens"], time.time(), time.time()
     released, cpu = dist.RELEASED["s"], os.times()
     bar = tqdm(total=updates, initial=start["u"], desc=name, leave=False, disable=None)
-    with compiled(model, args):
+    with compiled(model, args, "sft"):
         for epoch in range(epochs):
             for batch in minibatches(steps, args.batch_size, rng):
                 if u < start["u"]:
@@ -268,7 +270,7 @@ def train_critic(critic, steps: list, args, rng: random.Random, pad_id: int) -> 
     opt = adamw(critic.parameters(), args.critic_lr)
     critic.train()
     losses = []
-    with compiled(critic, args):
+    with compiled(critic, args, "updates"):
         for _ in range(args.epochs):
             for batch in minibatches(steps, args.batch_size, rng):
                 total, share = 0.0, dist.split(batch, even=True)
@@ -314,7 +316,7 @@ def train_actor(model, tok, steps: list, args, rng: random.Random) -> dict:
     model.train()
     losses, kls, tokens, t0 = [], [], 0, time.time()
     bar = tqdm(total=args.epochs * math.ceil(len(steps) / args.batch_size), desc="actor", leave=False, disable=None)
-    with compiled(model, args):
+    with compiled(model, args, "updates"):
         for _ in range(args.epochs):
             for batch in minibatches(steps, args.batch_size, rng):
                 total, share = 0.0, dist.split(batch, even=True)

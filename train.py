@@ -270,11 +270,13 @@ class Args:
     reference, the critic and the actor (frozen.py; single process only): the same numbers, less work"""
     checkpointing: bool = False
     """activation checkpointing per decoder layer (less memory for long prompts, one more forward)"""
-    compile: bool = False
-    """run each decoder layer under torch.compile(dynamic=True) in the SFT and the critic's and actor's updates
-    (learn.compiled; single process only; needs a C compiler on a CPU). On the AMX machine: the SFT on 256 of the
-    default run's demonstration steps ~9.7 s an update against ~13.7 s eager (1.41x) after ~19 s of compiling, the
-    actor update 1.35x (bench/train_step.py --compile). Off until a whole run has measured it; generation stays eager"""
+    compile: str = "sft"
+    """where each decoder layer runs under torch.compile(dynamic=True) (learn.compiled): 'sft' the SFT's updates,
+    'all' also the phases' critic and actor updates, 'none' nowhere (single process only, ignored under torchrun;
+    needs a C compiler on a CPU). On the AMX machine the default run's SFT took 55 min against 74 eager, with the
+    same loss (README, "`make train` with the SFT compiled"); a phase's ~14 updates per model compile again each
+    phase, and there 'all' was not faster (same README section). --policy tiny and --smoke: 'none' (minutes-long
+    runs, where compiling costs more than it saves). Generation stays eager"""
     screenshots: bool = False
     """store a small JPEG (half-size viewport, ~12 kB) of every step of the test evaluations beside their episode
     records, shown by the run report (report.py); never part of the model's input"""
@@ -294,12 +296,15 @@ class Args:
         self.tiny_hidden, self.tiny_layers, self.batch_size, self.micro_batch = 64, 2, 8, 8
         self.max_prompt_tokens, self.orm_tasks, self.policy = 1024, 4, "tiny"
         self.reward = "orm"          # the whole loop, the phase-0 judge included
+        self.compile = "none"        # a minute's run: compiling would cost more than it saves
 
     def apply_tiny(self):
-        """--policy tiny starts from random weights: learning rates far above a pretrained model's, every layer."""
+        """--policy tiny starts from random weights: learning rates far above a pretrained model's, every layer;
+        its layers are not compiled."""
         self.sft_lr, self.actor_lr, self.critic_lr, self.train_layers = 2e-3, 1e-4, 1e-4, 0
         self.sft_tasks, self.sft_epochs, self.eval_tasks, self.tasks_per_phase = 150, 4, 40, 32
         self.max_steps, self.orm_tasks = 30, 30
+        self.compile = "none"        # minutes-long runs: compiling would cost more than it saves
 
     def check(self):
         for name in ("phases", "tasks_per_phase", "sft_tasks", "eval_tasks", "slots", "max_steps", "batch_size",
@@ -325,6 +330,8 @@ class Args:
                               ("loss", ("paper", "official")), ("algo", ALGOS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"--{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.compile not in ("none", "sft", "all"):
+            raise ValueError(f"--compile must be none, sft or all, got {self.compile!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"--precision must be auto, bf16 or fp32, got {self.precision!r}")
         if self.train_layers < 0:

@@ -104,7 +104,7 @@ def test_actor_and_critic_update_on_the_pretrained_trunk(smol, tmp_path, compile
     path, _, _ = smol
     model, tok = policy.load_actor(path)   # its own copy: the test trains it
     args = train.parse_args(["--train-layers", "2", "--batch-size", "2", "--micro-batch", "2", "--actor-lr", "1e-4",
-                             "--critic-lr", "1e-3", "--precision", "fp32"] + (["--compile"] if compile_ else []))
+                             "--critic-lr", "1e-3", "--precision", "fp32"] + ["--compile", "all" if compile_ else "none"])
     p_ids = policy.encode_prompt(tok, policy.build_prompt("Search for Blue Widget", [], HTML))[0]
     a_ids = policy.encode_action(tok, DEMO)
     steps = [{"prompt_ids": p_ids, "action_ids": a_ids, "final_reward": 1.0, "adv": 0.5},

@@ -59,6 +59,9 @@ def test_presets_and_explicit_flags():
     assert train.parse_args(["--smoke", "--reward", "groundtruth"]).reward == "groundtruth"
     p = train.parse_args(["--smoke", "--policy", "smollm2", "--sft-lr", "1e-4"])
     assert p.policy == "smollm2" and p.sft_lr == 1e-4 and p.train_layers == a.train_layers and p.phases == 2
+    # the pretrained default compiles its SFT's layers; the minutes-long tiny and smoke runs do not
+    assert (a.compile, t.compile, s.compile, p.compile) == ("sft", "none", "none", "none")
+    assert train.parse_args(["--policy", "tiny", "--compile", "all"]).compile == "all"
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -380,7 +383,7 @@ def test_a_killed_sft_goes_on_from_its_last_save(tmp_path, capsys):
     torch.set_num_threads(1)
     tiny = policy.build_tiny(tmp_path / "tiny", TINY_CORPUS, vocab_size=400, hidden=64, layers=2, heads=4, seed=0)
     args = train.Args(policy="tiny", sft_epochs=2, batch_size=2, micro_batch=2, sft_lr=1e-3, sft_save_every=1e-9,
-                      precision="fp32")
+                      precision="fp32", compile="none")
 
     def fresh():
         model, tok = policy.load_actor(tiny)
@@ -428,7 +431,7 @@ def test_a_killed_sft_goes_on_from_its_last_save(tmp_path, capsys):
 
 
 def test_compile_trains_as_eager_and_leaves_plain_layers(tmp_path, monkeypatch):
-    """--compile: the SFT with every decoder layer under torch.compile ends with the eager SFT's losses and weights
+    """--compile sft: the SFT with every decoder layer under torch.compile ends with the eager SFT's losses and weights
     (fp32, up to the fused kernels' rounding), and the layers are plain modules again after it."""
     import random
 
@@ -444,7 +447,7 @@ def test_compile_trains_as_eager_and_leaves_plain_layers(tmp_path, monkeypatch):
     compiles, real_compile = [], torch.compile
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiles.append(kw) or real_compile(fn, **kw))
     runs = []
-    for compile_ in (False, True):
+    for compile_ in ("none", "sft"):
         torch.manual_seed(0)
         model, tok = policy.load_actor(tiny)
         dist.freeze_lower(model, 1)
@@ -455,7 +458,7 @@ def test_compile_trains_as_eager_and_leaves_plain_layers(tmp_path, monkeypatch):
         m = learn.sft(model, tok, steps, args, random.Random(0))
         runs.append((m, {k: p.detach().clone() for k, p in model.named_parameters()}))
         assert all(layer._compiled_call_impl is None for _, layer in dist.decoder_layers(model))
-        assert compiles == ([{"dynamic": True}] * 2 if compile_ else [])   # each of the 2 layers, once
+        assert compiles == ([{"dynamic": True}] * 2 if compile_ == "sft" else [])   # each of the 2 layers, once
     (eager, w_eager), (comp, w_comp) = runs
     assert comp["sft_loss_first"] == pytest.approx(eager["sft_loss_first"], rel=1e-4)
     assert comp["sft_loss_last"] == pytest.approx(eager["sft_loss_last"], rel=1e-3)
