@@ -24,28 +24,37 @@ SERIES = [
 ]
 
 
-def main(out: Path = Path(__file__).with_name("smollm2_curve.png")) -> None:
+def plot(series: list, out: Path, title: str, ylim: float, step: float = 0.04, line: float | None = None) -> None:
+    """series: [(label, [(phase, tasks solved, tasks played)])] -> one line each with binomial standard errors."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for i, (label, points) in enumerate(SERIES):
-        dx = (i - 2) * 0.04   # side by side, so the error bars do not hide each other
+    phases = sorted({p for _, points in series for p, _, _ in points})
+    for i, (label, points) in enumerate(series):
+        dx = (i - (len(series) - 1) / 2) * step   # side by side, so the error bars do not hide each other
         xs = [p + dx for p, _, _ in points]
-        ys = [100.0 * k / N for _, k, _ in points]
-        err = [100.0 * math.sqrt(k / N * (1 - k / N) / N) for _, k, _ in points]
+        ys = [100.0 * k / n for _, k, n in points]
+        err = [100.0 * math.sqrt(k / n * (1 - k / n) / n) for _, k, n in points]
         ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, linestyle="--" if "without" in label else "-", label=label)
-    ax.axhline(15, color="grey", linewidth=0.8, linestyle=":")
-    ax.text(2.05, 15.3, "issue's SFT line", fontsize=7, color="grey", ha="right")
-    ax.set_xticks([0, 1, 2], ["SFT", "phase 1", "phase 2"])
-    ax.set_ylabel(f"test success (%), {N} tasks")
-    ax.set_ylim(0, 40)   # room for the legend above the points
+    if line is not None:
+        ax.axhline(line, color="grey", linewidth=0.8, linestyle=":")
+        ax.text(phases[-1] + 0.05, line + 0.3, "issue's SFT line", fontsize=7, color="grey", ha="right")
+    ax.set_xticks(phases, ["SFT" if p == 0 else f"phase {p}" for p in phases])
+    ns = sorted({n for _, points in series for _, _, n in points})
+    ax.set_ylabel(f"test success (%), {'/'.join(map(str, ns))} tasks")
+    ax.set_ylim(0, ylim)   # room for the legend above the points
     ax.legend(fontsize=6.5, loc="upper left")
-    ax.set_title("SmolLM2-135M-Instruct on miniarena, one seed per run", fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
     print(f"wrote {out}")
+
+
+def main(out: Path = Path(__file__).with_name("smollm2_curve.png")) -> None:
+    series = [(label, [(p, k, N) for p, k, _ in points]) for label, points in SERIES]
+    plot(series, out, "SmolLM2-135M-Instruct on miniarena, one seed per run", ylim=40, line=15)
 
 
 if __name__ == "__main__":
