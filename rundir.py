@@ -325,7 +325,7 @@ def phase_summary(row: dict, prev: dict | None, m: dict, metrics_path: Path, pai
 
 
 def peak_stage(peaks: dict | None) -> str | None:
-    """'7.8 GB in actor (train.py; states 6.1, eval 3.9, ...)': the largest of dist.StagePeaks' stages first."""
+    """'7.8 GB in actor (train.py's process; eval 5.0, rollouts 4.2)': the largest of dist.StagePeaks' stages first."""
     if not peaks:
         return None
     top = sorted(peaks.items(), key=lambda kv: -kv[1])

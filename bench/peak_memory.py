@@ -52,10 +52,15 @@ def alive(pid: int) -> bool:
         return False
 
 
+def cmdline(pid: int) -> list[str]:
+    """A process's argv (OSError once it has gone)."""
+    return open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").rstrip("\0").split("\0")
+
+
 def label(pid: int) -> str:
     """A short name for a process: `python train.py`, `python -m miniarena`, `chromium renderer`, or its comm."""
     try:
-        args = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").split("\0")
+        args = cmdline(pid)
         comm = open(f"/proc/{pid}/comm").read().strip()
     except OSError:
         return "?"
@@ -107,7 +112,7 @@ def main():
             raise SystemExit(f"--pid {a.pid}: no such process")
         root, proc = a.pid, None
         running = lambda: alive(root)  # noqa: E731
-        cmd = [" ".join(open(f"/proc/{root}/cmdline", "rb").read().decode(errors="replace").split("\0")).strip()]
+        cmd = cmdline(root)
     else:
         proc = subprocess.Popen(cmd)
         root = proc.pid

@@ -87,7 +87,7 @@ def main():
     ap.add_argument("--train-layers", type=int, default=0, help="top decoder layers trained (0: all), as train.py")
     ap.add_argument("--precisions", default="fp32,bf16", help="which of fp32, bf16 to time (bf16 is slow without AMX)")
     ap.add_argument("--compile", action="store_true", help="also time the update with each decoder layer under "
-                    "torch.compile(dynamic=True), as train.py --compile (needs a C compiler on CPU)")
+                    "torch.compile(dynamic=True), as train.py --compile sft|all (needs a C compiler on CPU)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
