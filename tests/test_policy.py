@@ -338,9 +338,9 @@ def test_encode_prompt_compacts_a_page_before_cutting_it(tiny):
 
 
 def test_length_batches_hand():
-    assert policy.length_batches([5, 1, 4, 2, 3], 2) == [[1, 3], [4, 2], [0]]
+    assert policy.length_batches([5, 1, 4, 2, 3], 2) == [[0, 2], [4, 3], [1]]   # longest first
     assert policy.length_batches([], 8) == []
-    assert policy.length_batches([3, 3, 1], 8) == [[2, 0, 1]]     # ties keep the caller's order
+    assert policy.length_batches([1, 3, 3], 8) == [[1, 2, 0]]     # ties keep the caller's order
 
 
 def test_action_logprobs_batching_and_grad(tiny):
