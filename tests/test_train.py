@@ -357,14 +357,14 @@ def test_micro_batches_group_similar_lengths_and_keep_every_step():
     steps = [{"prompt_ids": [0] * n, "action_ids": [1] * a, "i": i} for i, (n, a) in
              enumerate([(900, 5), (100, 3), (880, 20), (120, 4), (500, 7)])]
     mbs = learn.micro_batches(steps, 2)
-    assert [[s["i"] for s in mb] for mb in mbs] == [[1, 3], [4, 2], [0]]     # by prompt + action tokens
+    assert [[s["i"] for s in mb] for mb in mbs] == [[0, 2], [4, 3], [1]]     # by prompt + action tokens, longest first
     assert sorted(s["i"] for mb in mbs for s in mb) == list(range(5))
-    # padded tokens: 2 x 124 + 2 x 900 + 905, against 2 x 905 + 2 x 900 + 507 = 4117 in the given order
-    assert sum(max(len(s["prompt_ids"]) + len(s["action_ids"]) for s in mb) * len(mb) for mb in mbs) == 2953
+    # padded tokens: 2 x 905 + 2 x 507 + 103, against 2 x 905 + 2 x 900 + 507 = 4117 in the given order
+    assert sum(max(len(s["prompt_ids"]) + len(s["action_ids"]) for s in mb) * len(mb) for mb in mbs) == 2927
     # the critic reads the prompt only: its micro-batches sort by prompt tokens
     steps = [{"prompt_ids": [0] * n, "action_ids": [1] * a, "i": i} for i, (n, a) in enumerate([(880, 30), (890, 5), (100, 3)])]
-    assert [mb[0]["i"] for mb in learn.micro_batches(steps, 1)] == [2, 1, 0]
-    assert [mb[0]["i"] for mb in learn.micro_batches(steps, 1, prompt_only=True)] == [2, 0, 1]
+    assert [mb[0]["i"] for mb in learn.micro_batches(steps, 1)] == [0, 1, 2]
+    assert [mb[0]["i"] for mb in learn.micro_batches(steps, 1, prompt_only=True)] == [1, 0, 2]
 
 
 def test_a_killed_sft_goes_on_from_its_last_save(tmp_path, capsys):
