@@ -274,7 +274,7 @@ def train_critic(critic, steps: list, args, rng: random.Random, pad_id: int) -> 
         for _ in range(args.epochs):
             for batch in minibatches(steps, args.batch_size, rng):
                 total, share = 0.0, dist.split(batch, even=True)
-                for mb in micro_batches(share, args.micro_batch, prompt_only=True):
+                for mb in micro_batches(share, args.update_micro_batch, prompt_only=True):
                     ids, mask, _ = policy.pad_batch([s["prompt_ids"] for s in mb], pad_id, "left", dist.info().device)
                     with autocast(args):
                         logits = critic(ids, mask, prompt_states(mb, critic))
@@ -320,7 +320,7 @@ def train_actor(model, tok, steps: list, args, rng: random.Random) -> dict:
         for _ in range(args.epochs):
             for batch in minibatches(steps, args.batch_size, rng):
                 total, share = 0.0, dist.split(batch, even=True)
-                for mb in micro_batches(share, args.micro_batch):
+                for mb in micro_batches(share, args.update_micro_batch):
                     with autocast(args):
                         lps = policy.action_logprobs(model, [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb],
                                                      batch_size=len(mb), grad=True, pad_id=tok.pad_token_id,

@@ -419,7 +419,9 @@ def lower_states(model, seqs, pad_id: int, batch_size: int = 8) -> list[torch.Te
             ids, mask, pos = pad_batch(chunk, pad_id, "left", _device(model))
             h = view(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False).last_hidden_state
             for j, (i, q) in enumerate(zip(idx, chunk)):
-                out[i] = h[j, h.shape[1] - len(q):].float()
+                # a copy, not a view: a view would keep its whole batch's tensor alive as long as any one step of
+                # the batch keeps its states (replay scoring keeps the replayed ~quarter of the steps it scores)
+                out[i] = h[j, h.shape[1] - len(q):].to(torch.float32, copy=True)
     return out
 
 

@@ -224,6 +224,12 @@ class Args:
     400-1024 tokens, a heap trim after each update: dist.release_memory): 4 peaked at 5.4 GB and ran 14.6 s an
     update of 16 steps, 8 at 7.4-7.8 GB and 15.8 s (without the trim 14.8 s, and 9.2 GB after 12 updates, still
     growing); 8 with --checkpointing 3.9 GB and 16.9 s (README, "Memory")"""
+    update_micro_batch: int = 2
+    """steps per forward/backward pass in the phases' critic and actor updates, which hold more than the SFT does (the
+    phase's lower-layer states, the critic beside the actor). One actor update of 16 steps of ~1,000 tokens on their
+    states (session 31, `bench/sft_memory.py --states`, bf16, 2 AMX cores): micro-batch 4 peaked 2.5 GB over what it held
+    and ran 15.3 s, 2 peaked 1.65 GB over it and ran 17.7 s. At 4, phase 1 of the default run peaked at 7.3 GB in
+    the actor's update (train.py alone; the browsers add ~0.9): 2 buys the 8 GB budget for ~12% of the update"""
     grad_clip: float = 1.0
     """gradient-norm clip"""
     replay_ratio: float = 2.0
@@ -294,6 +300,7 @@ class Args:
         self.phases, self.tasks_per_phase, self.sft_tasks, self.eval_tasks = 2, 4, 10, 5
         self.sft_epochs, self.slots, self.max_steps, self.max_new_tokens = 2, 4, 8, 32
         self.tiny_hidden, self.tiny_layers, self.batch_size, self.micro_batch = 64, 2, 8, 8
+        self.update_micro_batch = 8
         self.max_prompt_tokens, self.orm_tasks, self.policy = 1024, 4, "tiny"
         self.reward = "orm"          # the whole loop, the phase-0 judge included
         self.compile = "none"        # a minute's run: compiling would cost more than it saves
@@ -303,12 +310,12 @@ class Args:
         its layers are not compiled."""
         self.sft_lr, self.actor_lr, self.critic_lr, self.train_layers = 2e-3, 1e-4, 1e-4, 0
         self.sft_tasks, self.sft_epochs, self.eval_tasks, self.tasks_per_phase = 150, 4, 40, 32
-        self.max_steps, self.orm_tasks = 30, 30
+        self.max_steps, self.orm_tasks, self.update_micro_batch = 30, 30, 4
         self.compile = "none"        # minutes-long runs: compiling would cost more than it saves
 
     def check(self):
         for name in ("phases", "tasks_per_phase", "sft_tasks", "eval_tasks", "slots", "max_steps", "batch_size",
-                     "micro_batch", "max_new_tokens", "max_prompt_tokens", "epochs", "sft_epochs"):
+                     "micro_batch", "update_micro_batch", "max_new_tokens", "max_prompt_tokens", "epochs", "sft_epochs"):
             if getattr(self, name) < (0 if name in ("phases", "sft_epochs") else 1):
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if not 0 <= self.lam <= 1:
@@ -419,6 +426,9 @@ def play_policy(pool, model, tok, tasks: list, args: Args, temperature: float, s
         with all_threads():       # the browsers are idle while the actor thinks (env.play is synchronous)
             out = policy.generate(model, tok, prompts, max_new_tokens=args.max_new_tokens, temperature=temperature,
                                   seed=seed * 100003 + calls[0], max_prompt_tokens=args.max_prompt_tokens)
+        # the KV cache grows a token at a time, so each batch leaves the heap holes its successors cannot fill:
+        # untrimmed, phase 1's 80-task evaluation grew train.py from 5.3 to 7.7 GB (session 31)
+        dist.release_memory()
         for (_, task, _, past), g in zip(batch, out):
             gens[(task.task_id, len(past))] = g
         return [g.text for g in out]
@@ -430,7 +440,6 @@ def play_policy(pool, model, tok, tasks: list, args: Args, temperature: float, s
 
     results = env.play(pool, configs, act, on_done=done)
     bar.close()
-    dist.release_memory()    # once per rollout or evaluation: a generation batch frees little, and each trim walks the heap
     for r in results:
         for s in r["steps"]:
             g = gens.get((r["task_id"], s["step"]))
@@ -769,6 +778,9 @@ def main(args: Args) -> list[dict]:
                     critic = policy.Critic.from_actor(model, seed=args.seed)
                 model = dist.shard(dist.freeze_lower(model, args.train_layers), args.bf16, args.checkpointing)
                 critic = dist.shard(dist.freeze_lower(critic, args.train_layers), args.bf16, args.checkpointing)
+                # the critic's frozen part is the actor's (both from the SFT checkpoint): held once, and its
+                # states computed once serve both (frozen.py)
+                critic.shares_lower = args.share_lower and frozen.share_lower(critic, model)
                 prng = random.Random(f"{args.seed}:{phase}")
                 # 1. tasks: the curriculum (no critic filter in phase 1: its critic has not been trained)
                 record_episodes(pool, run, phase, "curriculum", args)   # start pages the critic scores
@@ -825,7 +837,6 @@ def main(args: Args) -> list[dict]:
                     # the frozen lower layers' output of every step, once, for critic, pi_ref and actor alike
                     read = data + [n for n in next_steps if n is not None]
                     learn.attach_states(model, read, args, tok.pad_token_id)
-                    critic.shares_lower = frozen.same_lower(model, critic)
                     mem.mark("states")
                     if args.algo != "filtered_bc":
                         m.update(learn.train_critic(critic, data, args, prng, tok.pad_token_id))

@@ -10,6 +10,11 @@ Run one setting per process: the peak is the process's.
     python bench/sft_memory.py --micro-batch 8 --no-trim        # the old default
     MALLOC_ARENA_MAX=2 python bench/sft_memory.py --micro-batch 8 --no-trim
     python bench/sft_memory.py --micro-batch 8 --checkpointing
+    python bench/sft_memory.py --states --micro-batch 4         # a phase's update instead (train.py --update-micro-batch)
+
+--states: the path of the phases' critic and actor updates (frozen.py): one batch of 16 steps of ~1,000 tokens
+(prompts of 900-1,024 tokens, the budget most phase steps fill, actions of 20-48), their lower-layer states computed
+once and held, then every update runs the top layers only on them.
 """
 import argparse
 import random
@@ -43,6 +48,7 @@ def main():
     ap.add_argument("--no-trim", action="store_true", help="skip dist.release_memory after each update")
     ap.add_argument("--checkpointing", action="store_true")
     ap.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
+    ap.add_argument("--states", action="store_true", help="a phase's update: the top layers on held lower-layer states")
     a = ap.parse_args()
     if a.no_trim:
         dist.release_memory = lambda: None
@@ -56,14 +62,27 @@ def main():
     vocab = min(len(tok), 40000)
     print(f"{a.policy}: micro-batch {a.micro_batch}, trim {not a.no_trim}, checkpointing {a.checkpointing}, "
           f"{'bf16' if bf16 else 'fp32'}, {torch.get_num_threads()} threads; loaded: RSS {rss_gb():.2f} GB", flush=True)
+    held = []
+    if a.states:   # one batch, its states held as a phase holds them
+        held = [{"prompt_ids": [rng.randrange(vocab) for _ in range(rng.randrange(900, 1024))],
+                 "action_ids": [rng.randrange(vocab) for _ in range(rng.randrange(20, 48))]} for _ in range(a.batch)]
+        learn.attach_states(model, held, SimpleNamespace(bf16=bf16, share_lower=True, micro_batch=a.micro_batch),
+                            tok.pad_token_id)
+        dist.release_memory()
+        print(f"states of {a.batch} steps held: RSS {rss_gb():.2f} GB", flush=True)
     t0, times = time.time(), []
     for u in range(a.updates):
         t = time.time()
-        for _ in range(a.batch // a.micro_batch):
-            ps = [[rng.randrange(vocab) for _ in range(rng.randrange(400, 1024))] for _ in range(a.micro_batch)]
-            acts = [[rng.randrange(vocab) for _ in range(rng.randrange(10, 40))] for _ in range(a.micro_batch)]
+        for k in range(a.batch // a.micro_batch):
+            if held:
+                mb = held[k * a.micro_batch:(k + 1) * a.micro_batch]
+                ps, acts = [s["prompt_ids"] for s in mb], [s["action_ids"] for s in mb]
+            else:
+                ps = [[rng.randrange(vocab) for _ in range(rng.randrange(400, 1024))] for _ in range(a.micro_batch)]
+                acts = [[rng.randrange(vocab) for _ in range(rng.randrange(10, 40))] for _ in range(a.micro_batch)]
             with learn.autocast(args):
-                lps = policy.action_logprobs(model, ps, acts, batch_size=a.micro_batch, grad=True, pad_id=tok.pad_token_id)
+                lps = policy.action_logprobs(model, ps, acts, batch_size=a.micro_batch, grad=True, pad_id=tok.pad_token_id,
+                                             states=learn.states_of(mb) if held else None)
             loss = -torch.cat(lps).sum() / (a.batch * 25)
             loss.backward()
         learn.optimizer_step(opt, model, args, loss.item())

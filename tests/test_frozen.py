@@ -49,6 +49,8 @@ def test_actor_logprobs_and_gradients_match_the_full_forward(tiny):
     # batched in length order inside, returned in the caller's order: each state is its own sequence's
     for (p, a), h in zip(zip(prompts, actions), states):
         assert torch.allclose(h, policy.lower_states(model, [p + a], tok.pad_token_id)[0], atol=1e-5)
+        # its own memory, not a view of its batch's tensor (which would live as long as any step kept its states)
+        assert h._base is None and h.untyped_storage().nbytes() == h.numel() * h.element_size()
 
     def run(st):
         model.zero_grad(set_to_none=True)
@@ -122,3 +124,30 @@ def test_replay_scorer_keeps_each_scored_steps_states(tiny, tmp_path):
     before = [s["h"] for s in got]
     learn.attach_states(model, got, args, tok.pad_token_id)      # nothing to recompute
     assert all(s["h"] is h for s, h in zip(got, before))
+
+
+def test_the_critic_holds_the_actors_frozen_modules_once(tiny):
+    model, tok = policy.load_actor(tiny)
+    critic = policy.Critic.from_actor(model)
+    dist.freeze_lower(model, 2)
+    dist.freeze_lower(critic, 2)
+    prompts, _ = items(tok)
+    x, mask, _ = policy.pad_batch(prompts, tok.pad_token_id, "left")
+    with torch.no_grad():
+        before = critic.value(x, mask)
+    own = {p.data_ptr() for p in critic.parameters()}
+    assert frozen.share_lower(critic, model)
+    assert critic.trunk.embed_tokens is model.model.embed_tokens
+    assert [critic.trunk.layers[i] is model.model.layers[i] for i in range(4)] == [True, True, False, False]
+    actor_ptrs = {p.data_ptr() for p in model.parameters()}
+    shared = {p.data_ptr() for p in critic.parameters()} & actor_ptrs
+    assert len(shared) == len(list(frozen.lower(model, 2).parameters())) and not own & actor_ptrs
+    with torch.no_grad():
+        assert torch.equal(critic.value(x, mask), before)      # the same numbers from the actor's copy
+    # a critic whose lower layers differ keeps its own
+    other = policy.Critic.from_actor(model)
+    dist.freeze_lower(other, 2)
+    with torch.no_grad():
+        other.trunk.layers[1].mlp.up_proj.weight.add_(0.1)
+    assert not frozen.share_lower(other, model)
+    assert other.trunk.layers[1] is not model.model.layers[1]
