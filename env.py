@@ -837,6 +837,15 @@ SETTLE_INIT_JS = r"""
   window.clearTimeout = function (id) { if (live.delete(id)) pending--; return ct(id); };
   const f = window.fetch;
   if (f) window.fetch = function () { pending++; return f.apply(this, arguments).finally(() => { pending--; last = performance.now(); }); };
+  // fetch() settles with the headers; the body is read after (response.text(), .json(), ...), and a page that
+  // waits for it to fill a panel would otherwise be observed half-loaded when the body is slow (a busy machine):
+  // the body's read is work pending too. The page's own .then runs in the same microtask checkpoint as the
+  // decrement, before any settle check can run.
+  if (window.Response) for (const m of ['text', 'json', 'arrayBuffer', 'blob', 'formData']) {
+    const read = Response.prototype[m];
+    if (read) Response.prototype[m] = function () {
+      pending++; return read.apply(this, arguments).finally(() => { pending--; last = performance.now(); }); };
+  }
   const send = XMLHttpRequest.prototype.send;
   XMLHttpRequest.prototype.send = function () {
     pending++; this.addEventListener('loadend', () => { pending--; last = performance.now(); }, {once: true});

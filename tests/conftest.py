@@ -48,6 +48,16 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             time.sleep(20)
             self.send_error(504)
             return
+        if self.path.split("?")[0] == "/slow-body":   # the headers at once, the body 400 ms later
+            body = b"<b>Body that came late</b>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(0.4)
+            self.wfile.write(body)
+            return
         if self.path.startswith("/error500"):
             body = b"<html><body><h1>Internal Server Error</h1><a href='/basic.html'>Home</a></body></html>"
             self.send_response(500)
