@@ -228,8 +228,9 @@ class Args:
     """steps per forward/backward pass in the phases' critic and actor updates, which hold more than the SFT does (the
     phase's lower-layer states, the critic beside the actor). One actor update of 16 steps of ~1,000 tokens on their
     states (session 31, `bench/sft_memory.py --states`, bf16, 2 AMX cores): micro-batch 4 peaked 2.5 GB over what it held
-    and ran 15.3 s, 2 peaked 1.65 GB over it and ran 17.7 s. At 4, phase 1 of the default run peaked at 7.3 GB in
-    the actor's update (train.py alone; the browsers add ~0.9): 2 buys the 8 GB budget for ~12% of the update"""
+    and ran 15.3 s, 2 peaked 1.65 GB over it and ran 17.7 s. Phase 1 of the default run replayed (README, "A phase
+    within 8 GB"): train.py peaked at 7.34 GB in the actor's update at 4, 6.51 GB at 2 (whole tree 6.78 GB PSS): 2
+    keeps the 8 GB budget with room to spare, for ~15% more time in the updates"""
     grad_clip: float = 1.0
     """gradient-norm clip"""
     replay_ratio: float = 2.0
