@@ -226,11 +226,11 @@ class Args:
     growing); 8 with --checkpointing 3.9 GB and 16.9 s (README, "Memory")"""
     update_micro_batch: int = 2
     """steps per forward/backward pass in the phases' critic and actor updates, which hold more than the SFT does (the
-    phase's lower-layer states, the critic beside the actor). One actor update of 16 steps of ~1,000 tokens on their
-    states (session 31, `bench/sft_memory.py --states`, bf16, 2 AMX cores): micro-batch 4 peaked 2.5 GB over what it held
-    and ran 15.3 s, 2 peaked 1.65 GB over it and ran 17.7 s. Phase 1 of the default run replayed (README, "A phase
-    within 8 GB"): train.py peaked at 7.34 GB in the actor's update at 4, 6.51 GB at 2 (whole tree 6.78 GB PSS): 2
-    keeps the 8 GB budget with room to spare, for ~15% more time in the updates"""
+    phase's lower-layer states, the critic beside the actor). One actor update of 16 steps of ~1,000 tokens on held
+    states (`bench/sft_memory.py --states --updates 4`, bf16, 2 AMX cores, session 31): micro-batch 4 peaked 4.04 GB
+    (2.7 over what it held), 12.5 s an update; 2 peaked 2.99 GB (1.55 over), 12.6 s. Phase 1 of the default run
+    replayed (README, "A phase within 8 GB"): train.py peaked at 7.34 GB in the actor's update at 4, 6.51 GB at 2
+    (whole tree 6.78 GB PSS)"""
     grad_clip: float = 1.0
     """gradient-norm clip"""
     replay_ratio: float = 2.0
@@ -702,6 +702,7 @@ def main(args: Args) -> list[dict]:
         # -- phase 0: SFT on the oracle demonstrations (and the ORM) -------------------------------------
         if state["finished"] < 0:
             t0, mem = time.time(), dist.StagePeaks()   # this process's peak memory per stage, in the metrics
+            released = dist.RELEASED["s"]              # and the seconds its heap trims took
             demos = demonstrations(arena, sft_tasks, args, run / "demos.json") if args.sft_epochs else []
             if args.sft_epochs and not demos:
                 raise RuntimeError("no demonstration succeeded: the oracles or the sites are broken")
@@ -753,13 +754,13 @@ def main(args: Args) -> list[dict]:
             rundir.save_eval(run / "phase0" / "eval.jsonl", results, test_tasks)
             m.update(phase=0, demos=len(demos), sft_tasks=len(sft_tasks), success=row["Avg"],
                      names_copied=rundir.names_copied(results, test_tasks), seconds=time.time() - t0,
-                     peak_rss_gb=mem.peaks)
+                     peak_rss_gb=mem.peaks, release_s=dist.RELEASED["s"] - released)
             rundir.finish_phase(run, state, rows, row, m, metrics_path)
 
         # -- phases 1..N -----------------------------------------------------------------------------------
         judge = orm.ORM.load(judge_path, device=d.device, max_tokens=args.max_prompt_tokens) if args.reward == "orm" else None
         for phase in range(state["finished"] + 1, (0 if args.algo == "sft" else args.phases) + 1):
-            t0, mem = time.time(), dist.StagePeaks()
+            t0, mem, released = time.time(), dist.StagePeaks(), dist.RELEASED["s"]
             update_done = run / f"phase{phase}" / "update.json"
             if update_done.exists():   # a kill caught this phase in its evaluation: its update is kept (see above)
                 m = json.loads(update_done.read_text())
@@ -850,6 +851,7 @@ def main(args: Args) -> list[dict]:
                     learn.drop_states(read)
                 m["update_s"] = time.time() - t0
                 m["peak_rss_gb"] = dict(mem.peaks)   # kept with the update: a resumed evaluation adds its own
+                m["release_s"], released = dist.RELEASED["s"] - released, dist.RELEASED["s"]   # the evaluation adds its own
                 rundir.save_checkpoint(run, phase, model, tok, critic)   # before the evaluation: a kill there keeps it
                 if d.is_main:
                     rundir.save_json_atomic(update_done, m)
@@ -861,6 +863,7 @@ def main(args: Args) -> list[dict]:
             row = {"model": f"{ALGO_NAMES[args.algo]} phase {phase}", "phase": phase, **rundir.success_table(eval_results, test_tasks)}
             rundir.save_eval(run / f"phase{phase}" / "eval.jsonl", eval_results, test_tasks)
             m.update(success=row["Avg"], names_copied=rundir.names_copied(eval_results, test_tasks), seconds=time.time() - t0,
+                     release_s=m.get("release_s", 0.0) + dist.RELEASED["s"] - released,   # the heap trims' share
                      peak_rss_gb={**m.get("peak_rss_gb", {}), **mem.peaks})   # a kept update's stages, then this one's
             rundir.finish_phase(run, state, rows, row, m, metrics_path)
     finally:

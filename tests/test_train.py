@@ -100,7 +100,7 @@ def test_smoke_runs_the_whole_loop(smoke_run, tmp_path):
     assert not (run / "sft_progress.pt").exists()   # saved as it went (--sft-save-every), removed once phase0/actor is
     assert "gained" in r.stdout and "sign test p" in r.stdout   # each phase's change, paired task by task
     for key in ("critic_loss_last", "kl_to_ref", "adv_mean", "value_mean", "replay_scored", "rollout_success",
-                "actor_tokens", "names_copied"):
+                "actor_tokens", "names_copied", "release_s"):
         assert key in metrics[1], key
     # this process's peak memory per stage (dist.StagePeaks), where Linux lets it be read
     import dist
