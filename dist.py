@@ -190,10 +190,9 @@ RELEASED = {"s": 0.0}   # seconds this process spent in release_memory's trims (
 
 def release_memory() -> None:
     """Give the CPU heap's freed memory back to the OS (glibc malloc_trim; a no-op elsewhere). Called after each
-    optimizer step, after each generation batch of a rollout or evaluation (train.play_policy) and at the end of each stage of a phase
-    (StagePeaks.mark). Batches of varying length fragment
-    glibc's heap, which then keeps every peak: the SmolLM2 SFT micro-step (bf16, micro-batch 8, prompts of 400-1024
-    tokens) grew from 7.3 to 9.1 GB RSS over 12 updates; with a trim after each update it sat at 1.7 GB between
+    optimizer step, after each generation batch of a rollout or evaluation (train.play_policy) and at the end of
+    each stage of a phase (StagePeaks.mark). Batches of varying length fragment glibc's heap, which then keeps
+    every peak: the SmolLM2 SFT micro-step (bf16, micro-batch 8, prompts of 400-1024 tokens) grew from 7.3 to 9.1 GB RSS over 12 updates; with a trim after each update it sat at 1.7 GB between
     updates and peaked at 7.4-7.8 GB within one (README, "Memory"). In a whole SFT the 232 trims took 51 s, 1.2% of
     it (README, "`make train` under session 27's defaults"). CUDA memory is left alone."""
     trim = _malloc_trim()
@@ -225,17 +224,15 @@ class StagePeaks:
     def mark(self, stage: str) -> None:
         """Record the stage that just ended, then give its freed heap back (release_memory) before the next
         stage's high-water mark starts: else the next stage would start from, and report, this one's peak."""
-        if not self.ok:
-            release_memory()
-            return
-        try:
-            hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-        except (OSError, StopIteration, ValueError):
-            hwm = None
-        if hwm is not None:
-            self.peaks[stage] = round(hwm / 1024 ** 2, 2)
+        if self.ok:
+            try:
+                hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+                self.peaks[stage] = round(hwm / 1024 ** 2, 2)
+            except (OSError, StopIteration, ValueError):
+                pass
         release_memory()
-        self._reset()
+        if self.ok:
+            self._reset()
 
 
 def bf16_is_fast(device: torch.device | None = None) -> bool:
