@@ -6,13 +6,13 @@ backward, the loss and the optimizer step. The *bare* cost is the same model's f
 the same padded batch plus one no-grad forward, computing only the logits that predict the action
 tokens (what any implementation must compute). Target: ours within 15% of the bare cost.
 
-Measured in fp32 and under bf16 autocast (a CPU with AMX makes bf16 matmuls much faster; one without
-runs them several times slower), same batch, interleaved repetitions, medians.
+Measured in fp32 and under bf16 autocast (a CPU with AMX or AVX-512 BF16 makes bf16 matmuls faster; one with
+neither runs them several times slower), same batch, interleaved repetitions, medians.
 
 With --policy smollm2 (the pretrained default, its lower layers frozen as train.py freezes them) it also
 prints the share of the machine's matmul peak the update reaches (model FLOPs over time, against the
 GFLOP/s of one large matmul measured here in the same precision) and the cost of one generation step for
-8 episodes in flight (prefill of 8 prompts, then one decoded token).
+8 episodes in flight (prefill of 8 prompts, then its decoded tokens), in each precision timed.
 
     python bench/train_step.py [--batch 8] [--prompt 1024] [--action 32] [--reps 7]
     python bench/train_step.py --policy smollm2 --train-layers 10 --prompt 800 --action 24 --reps 3
@@ -85,7 +85,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     ap.add_argument("--policy", default="tiny", help="'tiny' (built here), 'smollm2' or an HF directory")
     ap.add_argument("--train-layers", type=int, default=0, help="top decoder layers trained (0: all), as train.py")
-    ap.add_argument("--precisions", default="fp32,bf16", help="which of fp32, bf16 to time (bf16 is slow without AMX)")
+    ap.add_argument("--precisions", default="fp32,bf16", help="which of fp32, bf16 to time (bf16 is slow without AMX or AVX-512 BF16)")
     ap.add_argument("--compile", action="store_true", help="also time the update with each decoder layer under "
                     "torch.compile(dynamic=True), as train.py --compile sft|all (needs a C compiler on CPU)")
     args = ap.parse_args()
@@ -180,7 +180,7 @@ def main():
     for prec in precs:
         print(f"{prec}: matmul peak here {peaks[prec]:6.0f} GFLOP/s; actor update {flops / med[f'ours_{prec}'] / 1e9:6.0f} "
               f"GFLOP/s = {100 * util[prec]:.0f}% of it (target >= 35%)")
-    gen_s = generation_step(model, tok, prompts, bf16=dist.bf16_is_fast(torch.device("cpu")))
+    gen_s = {prec: generation_step(model, tok, prompts, bf16=prec == "bf16") for prec in precs}
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "train_step.json").write_text(json.dumps({
@@ -192,8 +192,8 @@ def main():
 
 
 def generation_step(model, tok, prompts, bf16: bool, new_tokens: int = 24) -> dict:
-    """One agent step for 8 episodes in flight, as rollouts run it (policy.generate on the copy train.py makes):
-    the prefill of the 8 prompts, then each decoded token; median of 3."""
+    """One agent step for 8 episodes in flight, as rollouts run it (policy.generate on the copy train.py makes,
+    bf16 where --precision auto picks it): the prefill of the 8 prompts, then each decoded token; median of 3."""
     gen = dist.inference_copy(model, torch.bfloat16 if bf16 else None)
     batch = [p[:] for p in prompts[:8]]
     times = []
