@@ -9,14 +9,21 @@ simplified HTML, and the URL), the oracle's response and each episode's score. `
 of bf16 matmuls beside the browsers in both plays, as a run's model competes with them for the cores.
 
 Prints the share of identical episodes and steps, and the first difference of each episode that differs.
+`--runs A B` compares two train.py run directories instead (made with the same flags and seed): every checkpoint's
+bytes, every JSON(L) record with its wall-clock, CPU-time and memory fields left out, and every episode record
+(paired by task and episode number; their file names carry each pool's random id) with its timings left out and
+the loopback addresses named by their site.
 
     python bench/reproducible.py [--tasks 200] [--slots 8] [--load 1]
+    python bench/reproducible.py --runs runs/a runs/b
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
+import re
 import sys
 import time
 from pathlib import Path
@@ -70,13 +77,55 @@ def first_difference(a: dict, b: dict) -> str | None:
     return None
 
 
+def _scrub(x):
+    """A record without what differs between two identical runs: wall-clock, CPU time, memory, the run's path."""
+    if isinstance(x, dict):
+        return {k: _scrub(v) for k, v in x.items()
+                if k not in ("ms", "seconds", "run_dir") and not k.endswith("_s") and "peak" not in k and "memory" not in k}
+    return [_scrub(v) for v in x] if isinstance(x, list) else x
+
+
+def _content(path: Path):
+    if path.suffix == ".json":
+        return _scrub(json.loads(path.read_text()))
+    if path.suffix == ".jsonl":
+        text = re.sub(r"http://127\.0\.0\.1:\d+", "<loopback>", path.read_text())
+        return [_scrub(json.loads(line)) for line in text.splitlines() if line.strip()]
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def compare_runs(a: Path, b: Path) -> dict:
+    """Every file of two run directories, paired by its path (an episode record's pool id left out): which differ.
+    The report (HTML, PNG, table) and state.json are derived from the records compared, and left out."""
+    def files(root):
+        return {re.sub(r"-[0-9a-f]{8}-(\d+)\.jsonl$", r"-\1.jsonl", str(p.relative_to(root))): p
+                for p in root.rglob("*") if p.is_file() and p.suffix not in (".html", ".png", ".md", ".jpg")
+                and p.name not in ("state.json", "args.json")}
+    fa, fb = files(a), files(b)
+    common = sorted(fa.keys() & fb.keys())
+    differ = [k for k in common if _content(fa[k]) != _content(fb[k])]
+    return {"files": len(common), "differ": differ, "only_in_one": sorted(fa.keys() ^ fb.keys()),
+            "checkpoints": sum(k.endswith(".safetensors") for k in common),
+            "episode_records": sum(len(_content(fa[k])) for k in common if k.startswith("episodes/"))}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", type=int, default=200, help="training tasks, spread over the split (every n-th)")
     ap.add_argument("--slots", type=int, default=8, help="episodes in flight (train.py's --slots)")
     ap.add_argument("--load", type=int, default=1, help="processes of bf16 matmuls running beside the browsers")
     ap.add_argument("--out", default="", help="write the figures and differences here (JSON)")
+    ap.add_argument("--runs", nargs=2, metavar="RUN_DIR", help="compare two train.py run directories instead")
     args = ap.parse_args()
+    if args.runs:
+        c = compare_runs(Path(args.runs[0]), Path(args.runs[1]))
+        print(f"{c['files'] - len(c['differ'])} of {c['files']} files identical ({c['checkpoints']} checkpoint files, "
+              f"{c['episode_records']} episode records); {len(c['only_in_one'])} in one run only")
+        for k in c["differ"] + c["only_in_one"]:
+            print(f"  {'differs' if k in c['differ'] else 'one run only'}: {k}")
+        if args.out:
+            Path(args.out).write_text(json.dumps({"runs": args.runs, **c}, indent=1))
+        return
     train = build("train")
     configs = train[::max(1, len(train) // args.tasks)][:args.tasks]
     stop = mp.Event()

@@ -147,7 +147,7 @@ def test_smoke_runs_the_whole_loop(smoke_run, tmp_path):
     assert len(rows) == n_all and {r["intent"] for r in rows} <= {l["intent"] for l in lines}
 
 
-def test_resume_after_kill_loses_no_finished_phase(tmp_path):
+def test_resume_after_kill_loses_no_finished_phase(smoke_run, tmp_path):
     run = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--smoke", "--run-dir", str(run)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -177,6 +177,14 @@ def test_resume_after_kill_loses_no_finished_phase(tmp_path):
     replay_after = (run / "replay.jsonl").read_text().splitlines()
     assert replay_after[: len(demos)] == demos                # the buffer kept what it had
     assert sum(json.loads(l)["phase"] == 0 for l in replay_after) == len(demos)   # and redid nothing twice
+    # and the run is the one an uninterrupted run of the same seed makes (smoke_run: the same flags, plus screenshots
+    # and SFT saves, which the model never reads): the same SFT and phase-1 weights, the same test episodes
+    src, r0 = smoke_run
+    assert r0.returncode == 0, r0.stderr[-3000:]
+    for part in ("phase0/actor", "phase1/actor", "phase1/critic"):
+        assert digest(run / part) == digest(src / part), part
+    for part in ("phase0/eval.jsonl", "phase1/eval.jsonl", "tasks_phase1.json"):
+        assert (run / part).read_text() == (src / part).read_text(), part
 
 
 def test_a_kill_in_a_phase_evaluation_keeps_its_update_and_its_finished_tasks(smoke_run, tmp_path):
