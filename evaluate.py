@@ -88,9 +88,9 @@ class EvalArgs:
     max_prompt_tokens: int = 16384
     """prompts are cut beyond this (the page text goes first); tiny checkpoints were trained with 1024"""
     precision: str = "auto"
-    """the actor's weights: 'bf16', 'fp32', or 'auto': bf16 on a GPU or a CPU with AMX or AVX-512 BF16, else fp32, as train.py
-    generates its rollouts and evaluations (--precision there). On the AMX machine the default run's phase-3 actor
-    took 16.2 min for its 80 test tasks in fp32 against 10.6 min in bf16 inside train.py"""
+    """the actor's weights: 'bf16', 'fp32', or 'auto': bf16 on a GPU or a CPU with AMX or AVX-512 BF16, else fp32,
+    as train.py generates its rollouts and evaluations (--precision there). On the AMX machine the default run's
+    phase-3 actor took 16.2 min for its 80 test tasks in fp32 against 10.6 min in bf16 inside train.py"""
     judge_url: str = ""
     """OpenAI-compatible endpoint for fuzzy_match (else WEBRL_JUDGE_URL)"""
     judge_model: str = "gpt-4-1106-preview"
