@@ -250,6 +250,22 @@ def use_bf16(precision: str, device: torch.device | None = None) -> bool:
     return precision == "bf16" or (precision == "auto" and bf16_is_fast(device))
 
 
+def machine(bf16: bool) -> dict:
+    """Where this run computes, for its records (train.py appends it to machines.jsonl at each start): a run repeats
+    bit for bit on one machine and software stack (bench/reproducible.py --runs), not across them, as AMX,
+    AVX-512 BF16, fp32 and GPUs round differently."""
+    import platform
+    import transformers
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor()
+    device = torch.cuda.get_device_name(_INFO.device) if _INFO.device.type == "cuda" else "cpu"
+    return {"cpu": cpu, "cores": os.cpu_count(), "device": device, "ranks": _INFO.world, "bf16": bf16,
+            "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
+
+
 def cpu_has_bf16(cpuinfo: str) -> bool:
     """Whether a /proc/cpuinfo text names a bf16 matmul instruction set: AMX (amx_bf16) or AVX-512 BF16."""
     return bool(set(cpuinfo.split()) & {"amx_bf16", "avx512_bf16"})

@@ -672,6 +672,9 @@ def main(args: Args) -> list[dict]:
                 if part.name not in keep:
                     shutil.rmtree(part, ignore_errors=True) if part.is_dir() else part.unlink()
         rundir.save_json_atomic(run / "args.json", dataclasses.asdict(args))
+        with open(run / "machines.jsonl", "a") as f:   # where each start of the run computed ('auto' resolved)
+            f.write(json.dumps({"started": time.strftime("%Y-%m-%d %H:%M:%S"), "from_phase": nxt,
+                                **dist.machine(args.bf16)}) + "\n")
         ReplayBuffer(run / "replay.jsonl").drop_after(through)   # a phase that did not finish its update is redone
     dist.barrier()
     torch.manual_seed(args.seed)

@@ -96,11 +96,12 @@ def _content(path: Path):
 
 def compare_runs(a: Path, b: Path) -> dict:
     """Every file of two run directories, paired by its path (an episode record's pool id left out): which differ.
-    The report (HTML, PNG, table) and state.json are derived from the records compared, and left out."""
+    The report (HTML, PNG, table) and state.json are derived from the records compared, and left out, as are
+    args.json (its run_dir) and machines.jsonl (where and when each start ran)."""
     def files(root):
         return {re.sub(r"-[0-9a-f]{8}-(\d+)\.jsonl$", r"-\1.jsonl", str(p.relative_to(root))): p
                 for p in root.rglob("*") if p.is_file() and p.suffix not in (".html", ".png", ".md", ".jpg")
-                and p.name not in ("state.json", "args.json")}
+                and p.name not in ("state.json", "args.json", "machines.jsonl")}
     fa, fb = files(a), files(b)
     common = sorted(fa.keys() & fb.keys())
     differ = [k for k in common if _content(fa[k]) != _content(fb[k])]

@@ -8,7 +8,9 @@ import sys
 import time
 
 import pytest
+import torch
 
+import dist
 from conftest import ROOT
 
 
@@ -163,7 +165,8 @@ def test_resume_after_kill_loses_no_finished_phase(smoke_run, tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
-    assert json.loads(state.read_text())["finished"] in (0, 1)
+    finished = json.loads(state.read_text())["finished"]
+    assert finished in (0, 1)
     phase0 = digest(run / "phase0")
     replay_before = (run / "replay.jsonl").read_text().splitlines()
     demos = [l for l in replay_before if json.loads(l)["phase"] == 0]
@@ -177,6 +180,9 @@ def test_resume_after_kill_loses_no_finished_phase(smoke_run, tmp_path):
     replay_after = (run / "replay.jsonl").read_text().splitlines()
     assert replay_after[: len(demos)] == demos                # the buffer kept what it had
     assert sum(json.loads(l)["phase"] == 0 for l in replay_after) == len(demos)   # and redid nothing twice
+    starts = [json.loads(l) for l in (run / "machines.jsonl").read_text().splitlines()]   # where each start computed
+    assert [m["from_phase"] for m in starts] == [0, finished + 1]
+    assert starts[1]["bf16"] == dist.bf16_is_fast(torch.device("cpu")) and starts[1]["torch"] == torch.__version__
     # and the run is the one an uninterrupted run of the same seed makes (smoke_run: the same flags, plus screenshots
     # and SFT saves, which the model never reads): the same SFT and phase-1 weights, the same test episodes
     src, r0 = smoke_run
