@@ -192,8 +192,8 @@ def release_memory() -> None:
     """Give the CPU heap's freed memory back to the OS (glibc malloc_trim; a no-op elsewhere). Called after each
     optimizer step, after each generation batch of a rollout or evaluation (train.play_policy) and at the end of
     each stage of a phase (StagePeaks.mark). Batches of varying length fragment glibc's heap, which then keeps
-    every peak: the SmolLM2 SFT micro-step (bf16, micro-batch 8, prompts of 400-1024 tokens) grew from 7.3 to 9.1 GB RSS over 12 updates; with a trim after each update it sat at 1.7 GB between
-    updates and peaked at 7.4-7.8 GB within one (README, "Memory"). In a whole SFT the 232 trims took 51 s, 1.2% of
+    every peak: the SmolLM2 SFT micro-step (bf16, micro-batch 8, prompts of 400-1024 tokens) grew from 7.3 to
+    9.1 GB RSS over 12 updates; with a trim after each update it sat at 1.7 GB between updates and peaked at 7.4-7.8 GB within one (README, "Memory"). In a whole SFT the 232 trims took 51 s, 1.2% of
     it (README, "`make train` under session 27's defaults"). CUDA memory is left alone."""
     trim = _malloc_trim()
     if trim is not None and _INFO.device.type == "cpu":
@@ -256,11 +256,8 @@ def machine(bf16: bool) -> dict:
     AVX-512 BF16, fp32 and GPUs round differently."""
     import platform
     import transformers
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor()
+    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines() if line.startswith("model name")),
+               platform.processor())
     device = torch.cuda.get_device_name(_INFO.device) if _INFO.device.type == "cuda" else "cpu"
     return {"cpu": cpu, "cores": os.cpu_count(), "device": device, "ranks": _INFO.world, "bf16": bf16,
             "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
@@ -272,13 +269,17 @@ def cpu_has_bf16(cpuinfo: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _this_cpu_has_bf16() -> bool:
-    """Read once: train.Args.bf16 asks before every autocast."""
+def _cpuinfo() -> str:
+    """/proc/cpuinfo, read once (train.Args.bf16 asks before every autocast); '' where there is none."""
     try:
         with open("/proc/cpuinfo") as f:
-            return cpu_has_bf16(f.read())
+            return f.read()
     except OSError:
-        return False
+        return ""
+
+
+def _this_cpu_has_bf16() -> bool:
+    return cpu_has_bf16(_cpuinfo())
 
 
 def shard(model: nn.Module, bf16: bool = False, checkpointing: bool = False,

@@ -55,12 +55,10 @@ def play(configs: list, slots: int) -> tuple[list, float]:
         took = time.perf_counter() - t
     finally:
         arena.stop()
-    for r in results:
-        for step in r["steps"]:
-            for f in FIELDS:
-                for site, url in arena.urls.items():
-                    if isinstance(step.get(f), str):
-                        step[f] = step[f].replace(url.rstrip("/"), f"<{site}>")
+    for step in (step for r in results for step in r["steps"]):
+        for f in (f for f in FIELDS if isinstance(step.get(f), str)):
+            for site, url in arena.urls.items():
+                step[f] = step[f].replace(url.rstrip("/"), f"<{site}>")
     return results, took
 
 
@@ -104,10 +102,11 @@ def compare_runs(a: Path, b: Path) -> dict:
                 and p.name not in ("state.json", "args.json", "machines.jsonl")}
     fa, fb = files(a), files(b)
     common = sorted(fa.keys() & fb.keys())
-    differ = [k for k in common if _content(fa[k]) != _content(fb[k])]
+    ca = {k: _content(fa[k]) for k in common}
+    differ = [k for k in common if ca[k] != _content(fb[k])]
     return {"files": len(common), "differ": differ, "only_in_one": sorted(fa.keys() ^ fb.keys()),
             "checkpoints": sum(k.endswith(".safetensors") for k in common),
-            "episode_records": sum(len(_content(fa[k])) for k in common if k.startswith("episodes/"))}
+            "episode_records": sum(len(ca[k]) for k in common if k.startswith("episodes/"))}
 
 
 def main():

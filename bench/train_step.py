@@ -192,8 +192,8 @@ def main():
 
 
 def generation_step(model, tok, prompts, bf16: bool, new_tokens: int = 24) -> dict:
-    """One agent step for 8 episodes in flight, as rollouts run it (policy.generate on the copy train.py makes,
-    bf16 where --precision auto picks it): the prefill of the 8 prompts, then each decoded token; median of 3."""
+    """One agent step for 8 episodes in flight, as rollouts run it (policy.generate on the copy train.py makes: in
+    bf16 when `bf16`, else fp32): the prefill of the 8 prompts, then each decoded token; median of 3."""
     gen = dist.inference_copy(model, torch.bfloat16 if bf16 else None)
     batch = [p[:] for p in prompts[:8]]
     times = []

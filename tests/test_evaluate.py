@@ -147,8 +147,8 @@ def test_like_a_run_takes_its_settings_and_grows_its_phase_evaluation(smoke_run,
 
 
 def test_precision_is_train_pys(smoke_run, tmp_path):
-    # the actor's weights in --precision, 'auto' as train.py's (bf16 on a GPU or a CPU with AMX or AVX-512 BF16, where train.py
-    # generates from a bf16 copy); --like takes the run's, and a run from before --precision computed in fp32
+    # the actor's weights in --precision, 'auto' as train.py's (bf16 on a GPU or a CPU with AMX or AVX-512 BF16,
+    # where train.py generates from a bf16 copy); --like takes the run's, and a run from before --precision computed in fp32
     run, r = smoke_run
     actor = run / "phase1" / "actor"
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16),

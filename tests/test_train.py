@@ -105,7 +105,6 @@ def test_smoke_runs_the_whole_loop(smoke_run, tmp_path):
                 "actor_tokens", "names_copied", "release_s"):
         assert key in metrics[1], key
     # this process's peak memory per stage (dist.StagePeaks), where Linux lets it be read
-    import dist
     if dist.StagePeaks().ok:
         assert set(metrics[0]["peak_rss_gb"]) == {"sft", "eval", "orm"}
         assert {"rollouts", "replay_scoring", "states", "critic", "actor", "eval"} <= set(metrics[1]["peak_rss_gb"])
@@ -387,9 +386,6 @@ def test_a_killed_sft_goes_on_from_its_last_save(tmp_path, capsys):
     losses and data order. A file from another SFT is named and ignored."""
     import random
 
-    import torch
-
-    import dist
     import learn
     import policy
     import train
@@ -449,9 +445,6 @@ def test_compile_trains_as_eager_and_leaves_plain_layers(tmp_path, monkeypatch):
     (fp32, up to the fused kernels' rounding), and the layers are plain modules again after it."""
     import random
 
-    import torch
-
-    import dist
     import learn
     import policy
     import train
