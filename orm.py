@@ -57,7 +57,9 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM
 
+import dist
 import env
+import frozen
 import policy
 import pretrained
 
@@ -95,15 +97,20 @@ def orm_prompt(intent: str, responses: list, html: str) -> str:
 
 
 def yes_no_ids(tok) -> tuple[int, int]:
-    """The single token ids of "YES" and "NO" (what the judge answers right after the assistant header)."""
+    """The ids of the first token of "YES" and of "NO": the judge's answer is read from the next-token logits of
+    these two at the last prompt position. Llama-3's tokenizer has both words as single tokens (THUDM's judge
+    answers exactly them); SmolLM2's splits "YES" into "Y" + "ES", and its first token alone still tells the
+    two answers apart, which is all P(YES) needs."""
     out = []
     for word in ("YES", "NO"):
         ids = tok.encode(word, add_special_tokens=False)
-        if len(ids) != 1 or (tok.unk_token_id is not None and ids[0] == tok.unk_token_id):
-            raise ValueError(f"tokenizer {type(tok).__name__} cannot express {word!r} as one token (it gives "
-                             f"{ids}): the ORM reads the next-token logits of the single tokens 'YES' and 'NO'. "
-                             "Llama-3's tokenizer has both; orm.train_orm builds a tiny one that does.")
+        if not ids or (tok.unk_token_id is not None and ids[0] == tok.unk_token_id):
+            raise ValueError(f"tokenizer {type(tok).__name__} cannot express {word!r} (it gives {ids}): the ORM "
+                             "reads the next-token logits of the first tokens of 'YES' and 'NO'.")
         out.append(ids[0])
+    if out[0] == out[1]:
+        raise ValueError(f"tokenizer {type(tok).__name__} starts 'YES' and 'NO' with the same token {out[0]}: "
+                         "the judge's first answer token could not tell them apart")
     return out[0], out[1]
 
 
@@ -163,12 +170,20 @@ def encode(tok, traj: dict, max_tokens: int = 4096) -> tuple[list, bool]:
     return ids, True
 
 
-def yes_no_logits(model, seqs: list, pad_id: int, ids_yes_no: tuple) -> torch.Tensor:
-    """[B, 2] next-token logits of (YES, NO) after each prompt; prompts left-padded, positions from the mask."""
+def yes_no_logits(model, seqs: list, pad_id: int, ids_yes_no: tuple, states=None) -> torch.Tensor:
+    """[B, 2] next-token logits of (YES, NO) after each prompt; prompts left-padded, positions from the mask.
+    states: the frozen lower layers' output of each prompt (policy.lower_states): only the trained top layers
+    run, on it (frozen.py), with the same numbers as the full forward."""
     device = next(model.parameters()).device
     x, mask, pos = policy.pad_batch(seqs, pad_id, "left", device)
-    kw = {"logits_to_keep": 1} if policy._accepts_logits_to_keep(model) else {}
-    logits = model(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=False, **kw).logits[:, -1]
+    if states is not None:
+        h = frozen.pad_states(states, [len(q) for q in seqs], "left").to(device)
+        top = frozen.upper(model, frozen.n_frozen(model))(inputs_embeds=h, attention_mask=mask, position_ids=pos,
+                                                          use_cache=False).last_hidden_state
+        logits = model.get_output_embeddings()(top[:, -1])
+    else:
+        kw = {"logits_to_keep": 1} if policy._accepts_logits_to_keep(model) else {}
+        logits = model(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=False, **kw).logits[:, -1]
     return logits[:, list(ids_yes_no)].float()
 
 
@@ -354,12 +369,16 @@ def build_dataset(arena, tasks: list, policy_model=None, tok=None, split: str = 
 
 def train_orm(examples: list, out_dir, base: str = "tiny", epochs: int = 8, lr: float = 1e-3,
               batch_size: int = 8, max_tokens: int = 512, bf16: bool = False, seed: int = 0,
-              hidden: int = 128, layers: int = 2, device: str = "cpu", log=print) -> Path:
+              hidden: int = 128, layers: int = 2, device: str = "cpu", train_layers: int = 0,
+              log=print) -> Path:
     """Fine-tune a judge on labelled trajectories; save it (model + tokenizer) to `out_dir`, loadable by ORM.load.
 
     base='tiny' builds `policy.build_tiny` on the examples' ORM prompts, with "YES" / "NO" answers in the corpus
-    so that both are single tokens; else `base` is an HF directory. Loss: cross-entropy over the logits
-    [YES, NO] at the last prompt position; AdamW, cosine schedule with 10% warmup, grad-norm clip 1."""
+    so that both are single tokens; else `base` is an HF directory or 'smollm2' (pretrained.resolve). Loss:
+    cross-entropy over the logits [YES, NO] at the last prompt position; AdamW, cosine schedule with 10% warmup,
+    grad-norm clip 1. train_layers=k > 0 trains only the top k decoder layers and the final norm (as train.py's
+    --train-layers; the embeddings stay, and with them a tied LM head): the lower layers' output of each example
+    is then computed once (frozen.py) and every epoch runs the top k layers on it."""
     labels = [int(ex["label"]) for ex in examples]
     if len(set(labels)) < 2:
         raise ValueError(f"training the ORM needs both YES and NO examples, got {len(examples)} examples "
@@ -371,11 +390,19 @@ def train_orm(examples: list, out_dir, base: str = "tiny", epochs: int = 8, lr: 
                  for ex in examples] + ["YES\nNO\n" * 100]
         base = policy.build_tiny(out_dir, texts, hidden=hidden, layers=layers, heads=max(1, hidden // 64),
                                  seed=seed)
-    orm = ORM.load(base, device=device, max_tokens=max_tokens)
+    orm = ORM.load(pretrained.resolve(base), device=device, max_tokens=max_tokens)
     model, tok = orm.model, orm.tok
+    dist.freeze_lower(model, train_layers)
     seqs = [encode(tok, ex, max_tokens)[0] for ex in examples]
+    states = None
+    if frozen.n_frozen(model):
+        t0 = time.time()
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            states = policy.lower_states(model, seqs, orm.pad_id)
+        log(f"orm: the {frozen.n_frozen(model)} frozen layers' output of {len(seqs)} examples "
+            f"({time.time() - t0:.0f}s)")
     target = torch.tensor([0 if y else 1 for y in labels])          # class index in (YES, NO)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=lr, weight_decay=0.0)
     rng = random.Random(seed)
     total, u, t0, epoch_loss = epochs * math.ceil(len(seqs) / batch_size), 0, time.time(), []
     model.train()
@@ -388,7 +415,8 @@ def train_orm(examples: list, out_dir, base: str = "tiny", epochs: int = 8, lr: 
             for g in opt.param_groups:
                 g["lr"] = policy.cosine_lr(u, total, lr)
             with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
-                logits = yes_no_logits(model, [seqs[i] for i in b], orm.pad_id, orm.ids)
+                logits = yes_no_logits(model, [seqs[i] for i in b], orm.pad_id, orm.ids,
+                                       None if states is None else [states[i] for i in b])
             loss = F.cross_entropy(logits, target[b].to(logits.device))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -509,7 +537,11 @@ class Args:
     max_steps: int = 30
     """actions per episode"""
     base: str = "tiny"
-    """judge to fine-tune: 'tiny' builds a small model on the training prompts; else an HF directory"""
+    """judge to fine-tune: 'tiny' builds a small model on the training prompts; else an HF directory or 'smollm2'
+    (the actor's pretrained base, as the paper's ORM shares the actor's Llama-3.1-8B)"""
+    train_layers: int = 10
+    """decoder layers trained from the top, with a pretrained base (train.py's --train-layers); 0: all. The tiny
+    judge's 2 layers always all train"""
     orm: str = ""
     """the judge `eval` scores (default: RUN_DIR/model)"""
     epochs: int = 8
@@ -526,10 +558,10 @@ class Args:
     layers: int = 2
     """depth of the tiny judge"""
     bf16: bool = False
-    """bf16 autocast for training (fp32 master weights)"""
+    """bf16 autocast for training and evaluation (fp32 master weights)"""
     threads: int = 0
-    """torch threads; 0: all cores but one, left to the browsers of the data build (on a busy machine 1 thread
-    beats 2 by far)"""
+    """torch threads; 0: all cores but one, left to the browsers of the data build (the tiny judge's small matrices
+    run faster on 1 thread than on 2 of a busy machine), and all cores for a pretrained base's training"""
 
 
 def parse_args(argv=None) -> tuple[str, Args]:
@@ -594,13 +626,17 @@ def main(argv=None) -> dict | None:
         return None
     if cmd == "train":
         examples = data(args)
+        if not args.threads and args.base != "tiny":     # the data are built: a 135M judge's matmuls take every core
+            torch.set_num_threads(os.cpu_count() or 1)
         t0 = time.time()
         train_orm(examples["train"], run / "model", args.base, args.epochs, args.lr, args.batch_size,
-                  args.max_tokens, args.bf16, args.seed, args.hidden, args.layers)
+                  args.max_tokens, args.bf16, args.seed, args.hidden, args.layers,
+                  train_layers=args.train_layers if args.base != "tiny" else 0)
         print(f"trained the judge in {time.time() - t0:.0f}s -> {run / 'model'}")
         args.orm = str(run / "model")
     test = data(args, ("test",))["test"]
-    res = evaluate(ORM.load(args.orm or run / "model", max_tokens=args.max_tokens), test)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):     # as the judge trained
+        res = evaluate(ORM.load(args.orm or run / "model", max_tokens=args.max_tokens), test)
     table = format_table(res)
     (run / "eval.md").write_text(table + "\n")
     print(table)

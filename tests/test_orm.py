@@ -2,12 +2,14 @@
 import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import ROOT
 
+import dist
 import orm
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -71,17 +73,28 @@ def test_p_yes_is_the_two_way_softmax():
         orm.p_yes([0.1, 0.2, 0.3])
 
 
-def _char_tokenizer():
+def _char_tokenizer(chars: str):
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
-    vocab = {c: i for i, c in enumerate("<unk> Y E S N O".split())}
+    vocab = {c: i for i, c in enumerate(["<unk>"] + list(chars))}
     return PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>")),
                                    unk_token="<unk>")
 
 
-def test_tokenizer_without_single_yes_no_is_a_clear_error():
-    with pytest.raises(ValueError, match="cannot express 'YES' as one token"):
-        orm.yes_no_ids(_char_tokenizer())
+def test_judge_reads_the_first_token_of_yes_and_no():
+    # one character a token: "YES" is Y E S, and its first token still tells it from "NO"'s (as SmolLM2's Y + ES)
+    tok = _char_tokenizer("YESNO")
+    assert orm.yes_no_ids(tok) == (tok.convert_tokens_to_ids("Y"), tok.convert_tokens_to_ids("N"))
+    with pytest.raises(ValueError, match="cannot express 'NO'"):
+        orm.yes_no_ids(_char_tokenizer("YES"))                  # N is unknown
+
+    class SameStart:                                            # both words start with token 7
+        unk_token_id = None
+
+        def encode(self, word, add_special_tokens=False):
+            return [7, len(word)]
+    with pytest.raises(ValueError, match="same token 7"):
+        orm.yes_no_ids(SameStart())
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +194,40 @@ def test_tiny_judge_learns_to_separate_labelled_examples(tmp_path):
     probs = judge.score(examples)
     assert min(probs[:4]) > max(probs[4:])
     assert judge.judge(examples) == [True] * 4 + [False] * 4
+
+
+def test_frozen_lower_states_give_the_full_forwards_yes_no_logits(tiny):
+    import copy
+
+    import policy
+    model = dist.freeze_lower(copy.deepcopy(tiny.model), 1)       # the lower of 2 layers and the embeddings
+    seqs = [orm.encode(tiny.tok, t, 512)[0] for t in _trajectories()]
+    states = policy.lower_states(model, seqs, tiny.pad_id)
+    full = orm.yes_no_logits(model, seqs, tiny.pad_id, tiny.ids)
+    top = orm.yes_no_logits(model, seqs, tiny.pad_id, tiny.ids, states)
+    assert top.shape == (4, 2) and torch.allclose(top, full, atol=1e-5)
+
+
+def test_smollm2_judge_trains_its_top_layers_on_states_computed_once(tmp_path):
+    """The pretrained default as the judge's base (orm.py train --base smollm2): its lower layers stay the
+    base's, its top layers move, and the saved judge loads and scores."""
+    import pretrained
+    from safetensors.torch import load_file
+    ok = {"intent": "What is the postcode of Hillcrest Lodge?", "html": "<p> Postcode: 16803 </p>",
+          "responses": ["exit(message=\"16803\")"]}
+    bad = dict(ok, responses=["exit(message=\"\")"])
+    examples = [dict(ok, label=1), dict(bad, label=0)] * 2
+    logs = []
+    out = orm.train_orm(examples, tmp_path / "judge", base="smollm2", epochs=1, lr=1e-4, batch_size=4,
+                        max_tokens=256, bf16=dist.bf16_is_fast(), train_layers=2, log=logs.append)
+    assert any("28 frozen layers' output of 4 examples" in m for m in logs)
+    base = load_file(str(Path(pretrained.resolve("smollm2")) / "model.safetensors"))
+    judge = load_file(str(out / "model.safetensors"))
+    assert torch.equal(judge["model.layers.0.mlp.up_proj.weight"], base["model.layers.0.mlp.up_proj.weight"])
+    assert torch.equal(judge["model.layers.27.mlp.up_proj.weight"], base["model.layers.27.mlp.up_proj.weight"])
+    assert not torch.equal(judge["model.layers.29.mlp.up_proj.weight"], base["model.layers.29.mlp.up_proj.weight"])
+    probs = orm.ORM.load(out, max_tokens=256).score(examples)
+    assert len(probs) == 4 and all(0.0 < p < 1.0 for p in probs)
 
 
 def test_table3_metrics_by_hand():
