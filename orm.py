@@ -639,6 +639,9 @@ def main(argv=None) -> dict | None:
         res = evaluate(ORM.load(args.orm or run / "model", max_tokens=args.max_tokens), test)
     table = format_table(res)
     (run / "eval.md").write_text(table + "\n")
+    # each held-out episode's P(YES), to pair two judges episode by episode (which ones each gets wrong)
+    (run / "eval.jsonl").write_text("".join(json.dumps({k: ex.get(k) for k in ("task_id", "site", "source", "label")}
+                                                       | {"p_yes": q}) + "\n" for ex, q in zip(test, res["probs"])))
     print(table)
     return res
 

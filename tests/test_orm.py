@@ -329,3 +329,24 @@ def test_cached_data_is_reused_only_for_the_same_options(tmp_path):
             "max_steps": args.max_steps}
     (tmp_path / "train.meta.json").write_text(json.dumps(meta))
     assert orm.data(args, ("train",))["train"] == [row]          # no browser, no arena: read from the cache
+
+
+def test_eval_writes_each_episodes_p_yes(tmp_path, tiny):
+    args = orm.Args(run_dir=str(tmp_path))
+    rows = [dict(t, label=i % 2, exited=True, source="oracle", task_id=i, site="shopping")
+            for i, t in enumerate(_trajectories())]
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "test.meta.json").write_text(json.dumps({"tasks": args.test_tasks, "seed": args.seed,
+                                                          "perturb": args.perturb, "policy": args.policy,
+                                                          "max_steps": args.max_steps}))
+    tiny.model.save_pretrained(tmp_path / "judge")
+    tiny.tok.save_pretrained(tmp_path / "judge")
+    threads = torch.get_num_threads()
+    try:
+        res = orm.main(["eval", "--run-dir", str(tmp_path), "--orm", str(tmp_path / "judge")])
+    finally:
+        torch.set_num_threads(threads)        # main sets the process's threads
+    lines = [json.loads(x) for x in (tmp_path / "eval.jsonl").read_text().splitlines()]
+    assert [(x["task_id"], x["label"], x["source"]) for x in lines] == [(i, i % 2, "oracle") for i in range(4)]
+    assert [x["p_yes"] for x in lines] == pytest.approx(res["probs"]) and len(set(res["probs"])) == 4
+    assert "| ORM |" in (tmp_path / "eval.md").read_text()
