@@ -22,6 +22,7 @@ Usage:
     python orm.py data                       # label rollouts -> runs/orm/{train,test}.jsonl (cached)
     python orm.py train                      # (data if missing), train the tiny judge -> runs/orm/model, eval
     python orm.py eval --orm runs/orm/model  # the Table 3 layout on the held-out rollouts
+    python orm.py train --base smollm2 --max-tokens 768 --epochs 3 --lr 3e-4 --bf16   # the judge on the actor's base
     python orm.py --help
 
 Simplified, on purpose:
@@ -39,7 +40,10 @@ Simplified, on purpose:
     default judge is a tiny model from scratch, not Llama-3.1-8B: it learns the trajectory's shape (early exit,
     missing steps, stray clicks) and, given the part of the page around the answer, whether the answer is
     there. An answer that is on the page but wrong (another item of the same list) can still fool it: 3 of the 8
-    such held-out episodes did.
+    such held-out episodes did. On the actor's pretrained base (`--base smollm2`, top 10 of 30 layers trained,
+    768 tokens, 3 epochs, lr 3e-4; "YES" is "Y" + "ES" in SmolLM2's tokenizer, and its first token is read) the same
+    held-out episodes give 93.3% against the tiny judge's 88.9% (13 episodes right only for it, 5 only for the
+    tiny one: sign test p = 0.096), for 45 minutes of training against 3 on 2 cores (results/orm_s33).
 """
 from __future__ import annotations
 
