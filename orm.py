@@ -549,9 +549,10 @@ class Args:
     orm: str = ""
     """the judge `eval` scores (default: RUN_DIR/model)"""
     epochs: int = 8
-    """epochs over the training data (the paper: 4)"""
+    """epochs over the training data (the paper: 4). With --base smollm2 measured: 3 (93.3% held out; 2: 88.9%)"""
     lr: float = 1e-3
-    """peak learning rate, cosine with 10% warmup (the paper: 5e-6 for Llama-3.1-8B)"""
+    """peak learning rate, cosine with 10% warmup (the paper: 5e-6 for Llama-3.1-8B); the tiny judge's default. With
+    --base smollm2 (top 10 layers) measured: 3e-4 (results/orm_s33)"""
     batch_size: int = 8
     """examples per update (the paper: 128)"""
     max_tokens: int = 512
