@@ -193,8 +193,9 @@ def release_memory() -> None:
     optimizer step, after each generation batch of a rollout or evaluation (train.play_policy) and at the end of
     each stage of a phase (StagePeaks.mark). Batches of varying length fragment glibc's heap, which then keeps
     every peak: the SmolLM2 SFT micro-step (bf16, micro-batch 8, prompts of 400-1024 tokens) grew from 7.3 to
-    9.1 GB RSS over 12 updates; with a trim after each update it sat at 1.7 GB between updates and peaked at 7.4-7.8 GB within one (README, "Memory"). In a whole SFT the 232 trims took 51 s, 1.2% of
-    it (README, "`make train` under session 27's defaults"). CUDA memory is left alone."""
+    9.1 GB RSS over 12 updates; with a trim after each update it sat at 1.7 GB between updates and peaked at
+    7.4-7.8 GB within one (README, "Memory"). In a whole SFT the 232 trims took 51 s, 1.2% of it (README, "`make
+    train` under session 27's defaults"). CUDA memory is left alone."""
     trim = _malloc_trim()
     if trim is not None and _INFO.device.type == "cpu":
         t0 = time.perf_counter()
