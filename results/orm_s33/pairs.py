@@ -1,7 +1,11 @@
 """How pairs.txt and each judge's eval.jsonl were made: score runs/orm/test.jsonl with the three judges (runs/orm,
 runs/orm_smol, runs/orm_smol3, as trained by the commands in README.md), then pair them episode by episode.
 Run from the repository root: PYTHONPATH=. .venv/bin/python results/orm_s33/pairs.py"""
-import json, sys, torch, orm
+import json
+
+import torch
+
+import orm
 from rundir import sign_test_p
 torch.set_num_threads(2)
 test = orm.load_jsonl("runs/orm/test.jsonl")
